@@ -1,0 +1,34 @@
+"""doit task graph: wiring only. The work lives in the toolchain package."""
+from toolchain import tasks
+from toolchain.paths import cache_dir
+from toolchain.tasks import PARAMS
+
+DOIT_CONFIG = {
+    "default_tasks": ["ruby_wasm"],
+    "verbosity": 2,
+    "action_string_formatting": "new",
+    "dep_file": str(cache_dir() / "doit.db"),
+}
+
+
+def task_ruby_wasm():
+    """Build and smoke-check ruby.wasm: doit ruby_wasm [--ruby 3.3] [--profile default] [--toolchain auto]"""
+    return {
+        "params": [PARAMS["ruby"], PARAMS["profile"], PARAMS["toolchain"]],
+        "actions": [tasks.build_ruby_wasm],
+        "uptodate": [tasks.ruby_wasm_uptodate],
+    }
+
+
+def task_toolchain():
+    """Prepare the wasm toolchain and print its identity: doit toolchain [--toolchain auto]"""
+    return {"params": [PARAMS["toolchain"]], "actions": [tasks.prepare_toolchain], "uptodate": [False]}
+
+
+def task_run_ruby():
+    """Run a built ruby.wasm under wasmtime: doit run_ruby -a "-e 'puts 1'" [--dir HOST[::GUEST]]"""
+    return {
+        "params": [PARAMS["ruby"], PARAMS["profile"], PARAMS["args"], PARAMS["dir"]],
+        "actions": [tasks.run_ruby],
+        "uptodate": [False],
+    }

@@ -1,0 +1,74 @@
+"""Shared fixtures: a private cache per test, and a real HTTP server on loopback."""
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from toolchain.paths import CACHE_ENV
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the toolchain at an empty cache so a test cannot touch the shared one."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    return cache
+
+
+@dataclass
+class FileServer:
+    """Serves files from a dict with Range support; can cut a response off half way, once."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    cut_off_once: set[str] = field(default_factory=set)
+    requests: list[tuple[str, str | None]] = field(default_factory=list)
+    port: int = 0
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+
+def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            name = self.path.lstrip("/")
+            server.requests.append((name, self.headers.get("Range")))
+            if name not in server.files:
+                self.send_error(404)
+                return
+            body, start = server.files[name], 0
+            if self.headers.get("Range"):
+                start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Length", str(len(body) - start))
+            self.end_headers()
+            if name in server.cut_off_once:
+                server.cut_off_once.discard(name)
+                self.wfile.write(body[start:start + (len(body) - start) // 2])
+                self.wfile.flush()
+                self.connection.shutdown(2)  # the connection drops mid-body
+                return
+            self.wfile.write(body[start:])
+    return Handler
+
+
+@pytest.fixture
+def file_server() -> Iterator[FileServer]:
+    state = FileServer()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()

@@ -1,0 +1,87 @@
+"""Toolchain providers, on this machine's real packages and files."""
+import subprocess
+
+import pytest
+
+from toolchain import debian, providers
+from toolchain.errors import UserError
+
+
+def test_unknown_provider_is_a_user_error():
+    with pytest.raises(UserError, match="wasi-sdk, debian, path"):
+        providers.resolve("homebrew")
+
+
+def test_path_provider_requires_a_real_sdk(monkeypatch, tmp_path):
+    monkeypatch.setenv("WASI_SDK_PATH", str(tmp_path))
+    with pytest.raises(UserError, match="WASI_SDK_PATH"):
+        providers.resolve("path")
+
+
+def test_auto_prefers_a_cached_wasi_sdk(private_cache):
+    (private_cache / "toolchains").mkdir(parents=True)
+    (private_cache / "toolchains" / "wasi-sdk-25.0-52640dde1359.complete").write_text("x")
+    assert providers.choose_provider()[0] == "wasi-sdk"
+
+
+def test_auto_takes_wasi_sdk_path_before_the_network(private_cache, monkeypatch, tmp_path):
+    monkeypatch.setenv("WASI_SDK_PATH", str(tmp_path))
+    provider, reason = providers.choose_provider()
+    assert (provider, reason) == ("path", "WASI_SDK_PATH is set")
+
+
+def test_debian_provider_builds_a_wasm_with_a_private_sysroot(private_cache, tmp_path):
+    toolchain = providers.resolve("debian")
+    assert toolchain.identity.startswith("debian: clang-19=")
+    assert (toolchain.sysroot / "include" / "stdio.h").exists()
+    source = tmp_path / "hello.c"
+    source.write_text('#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n')
+    output = tmp_path / "hello.wasm"
+    subprocess.run([str(toolchain.cc), "-O2", str(source), "-o", str(output)], check=True)
+    assert output.read_bytes()[:4] == b"\0asm"
+    # the auto provider now finds it prepared, without probing anything
+    assert providers.choose_provider() == ("debian", "the debian toolchain is already prepared in the cache")
+
+
+def test_glibc_headers_do_not_leak_into_the_sysroot(private_cache, tmp_path):
+    toolchain = providers.resolve("debian")
+    probe = tmp_path / "probe.c"
+    probe.write_text("#include <gnu/stubs.h>\n")  # exists only in glibc's headers
+    result = subprocess.run([str(toolchain.cc), "-c", str(probe), "-o", str(tmp_path / "p.o")],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "gnu/stubs.h" in result.stderr
+
+
+DEB822 = """Types: deb
+URIs: http://archive.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://archive.example/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+
+def test_deb822_stanzas_are_parsed():
+    stanzas = debian._deb822_stanzas(DEB822)
+    assert [s["suites"] for s in stanzas] == ["bookworm bookworm-updates", "bookworm-security"]
+    assert stanzas[0]["signed-by"] == "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+def test_one_line_sources_are_parsed():
+    text = ("# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian bookworm main\n"
+            "deb-src http://m.example/debian bookworm main\n")
+    assert debian._one_line_entries(text) == [
+        (["deb"], "http://m.example/debian", "bookworm", "/k.gpg"),
+        (["deb-src"], "http://m.example/debian", "bookworm", None),
+    ]
+
+
+def test_deb_src_config_is_derived_from_this_machines_sources():
+    config = debian.deb_src_config("trixie")
+    archive = debian.machine_archive()
+    assert config.startswith("Types: deb-src\n")
+    assert f"URIs: {archive.uri}\n" in config and "Suites: trixie\n" in config

@@ -1,0 +1,1 @@
+"""Build orchestration for CRuby on wasm32-wasi: recipes in, verified ruby.wasm out."""

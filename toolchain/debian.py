@@ -1,0 +1,147 @@
+"""Debian's archive as a source of pinned inputs, found through the machine's own apt configuration.
+
+The archive's address is never written here: it is read from the machine's apt sources,
+so the same code works behind any mirror the machine is set up with.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+from .paths import cache_dir
+from .recipe import DebianSource
+from .steps import write_atomic
+
+APT_ETC = Path("/etc/apt")
+OS_RELEASE = Path("/etc/os-release")
+PRINT_URI_RE = re.compile(r"^'(?P<url>[^']+)' (?P<file>\S+) (?P<size>\d+) (?P<hash>\S+)$")
+
+
+@dataclass(frozen=True)
+class ArchiveEntry:
+    uri: str
+    signed_by: str | None
+
+
+def _codename() -> str:
+    for line in OS_RELEASE.read_text().splitlines():
+        if line.startswith("VERSION_CODENAME="):
+            return line.split("=", 1)[1].strip('"')
+    return ""
+
+
+def _deb822_stanzas(text: str) -> list[dict[str, str]]:
+    stanzas, current = [], {}
+    for line in text.splitlines() + [""]:
+        if not line.strip():
+            if current:
+                stanzas.append(current)
+            current = {}
+        elif not line.startswith("#") and ":" in line and not line[0].isspace():
+            key, value = line.split(":", 1)
+            current[key.strip().lower()] = value.strip()
+    return stanzas
+
+
+def _one_line_entries(text: str) -> list[tuple[list[str], str, str, str | None]]:
+    """Parse `deb [opts] uri suite comps...` lines into (types, uri, suite, signed-by)."""
+    entries = []
+    for line in text.splitlines():
+        words = shlex.split(line.split("#", 1)[0])
+        if len(words) < 3 or words[0] not in ("deb", "deb-src"):
+            continue
+        kind, rest, signed_by = words[0], words[1:], None
+        if rest[0].startswith("["):
+            end = next((i for i, word in enumerate(rest) if word.endswith("]")), len(rest) - 1)
+            options, rest = rest[: end + 1], rest[end + 1:]
+            for option in " ".join(options).strip("[]").split():
+                if option.startswith("signed-by="):
+                    signed_by = option.split("=", 1)[1]
+        if len(rest) >= 2:
+            entries.append(([kind], rest[0], rest[1], signed_by))
+    return entries
+
+
+def machine_archive() -> ArchiveEntry:
+    """The machine's main Debian archive: the `deb` entry for the release's own codename."""
+    codename = _codename()
+    candidates: list[tuple[list[str], str, str, str | None]] = []
+    for path in sorted((APT_ETC / "sources.list.d").glob("*.sources")):
+        for stanza in _deb822_stanzas(path.read_text()):
+            if stanza.get("enabled", "yes").lower() == "no":
+                continue
+            for uri in stanza.get("uris", "").split():
+                for suite in stanza.get("suites", "").split():
+                    candidates.append((stanza.get("types", "").split(), uri, suite,
+                                       stanza.get("signed-by")))
+    for path in [APT_ETC / "sources.list", *sorted((APT_ETC / "sources.list.d").glob("*.list"))]:
+        if path.exists():
+            candidates.extend(_one_line_entries(path.read_text()))
+    for types, uri, suite, signed_by in candidates:
+        if "deb" in types and suite == codename:
+            return ArchiveEntry(uri=uri, signed_by=signed_by)
+    raise UserError(
+        f"Could not find the machine's Debian archive in {APT_ETC}/sources.list or "
+        f"{APT_ETC}/sources.list.d (looked for a 'deb' entry for suite '{codename}'). "
+        "The Debian source path needs apt configured for a Debian release; use the upstream "
+        "sources instead, or set RUBY_WASM_MIRROR to a mirror that holds the files."
+    )
+
+
+def deb_src_config(suite: str) -> str:
+    archive = machine_archive()
+    lines = ["Types: deb-src", f"URIs: {archive.uri}", f"Suites: {suite}", "Components: main"]
+    if archive.signed_by:
+        lines.append(f"Signed-By: {archive.signed_by}")
+    return "\n".join(lines) + "\n"
+
+
+def _apt_options(state: Path) -> list[str]:
+    return [
+        "-o", f"Dir::Etc::SourceList={state / 'deb-src.sources'}",
+        "-o", "Dir::Etc::SourceParts=/dev/null",
+        "-o", f"Dir::State::Lists={state / 'lists'}",
+        "-o", f"Dir::Cache={state / 'cache'}",
+        "-o", "Debug::NoLocking=1",
+        "-o", "APT::Sandbox::User=root",
+    ]
+
+
+def _apt(state: Path, *args: str) -> str:
+    command = ["apt-get", "-q", *_apt_options(state), *args]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise UserError("The Debian source path needs apt-get, which is not on PATH.") from None
+    if result.returncode != 0:
+        raise UserError(
+            f"apt-get {' '.join(args)} failed (exit {result.returncode}): "
+            f"{result.stderr.strip()[-800:]}"
+        )
+    return result.stdout
+
+
+def source_url(source: DebianSource) -> str:
+    """Ask apt, with a deb-src list for the recipe's suite, where the recipe's file lives."""
+    state = cache_dir("apt", source.suite)
+    (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+    (state / "cache").mkdir(exist_ok=True)
+    write_atomic(state / "deb-src.sources", deb_src_config(source.suite).encode())
+    _apt(state, "update")
+    listing = _apt(state, "--print-uris", "source", source.package)
+    files = {}
+    for line in listing.splitlines():
+        match = PRINT_URI_RE.match(line.strip())
+        if match:
+            files[match["file"]] = match["url"]
+    if source.file not in files:
+        raise UserError(
+            f"Debian source package '{source.package}' in suite '{source.suite}' has no file "
+            f"'{source.file}' (it has: {', '.join(sorted(files)) or 'nothing'}). Update the recipe's "
+            "debian.file and sha256 to the package's current orig tarball."
+        )
+    return files[source.file]

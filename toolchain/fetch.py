@@ -1,0 +1,187 @@
+"""Fetching into a content-addressed store: nothing enters it unverified.
+
+A file lives at store/<sha256>/<name> only after its digest matched the recipe.
+Downloads stream into partial/, survive interruption (the next run resumes with a
+Range request) and are renamed into the store in one step.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import debian
+from .errors import UserError
+from .paths import cache_dir
+from .recipe import Recipe, Source
+from .steps import say
+
+MIRROR_ENV = "RUBY_WASM_MIRROR"
+TIMEOUT = (10, 60)
+CHUNK = 1 << 20
+DOWNLOAD_CHUNK = 1 << 16  # small enough that a dropped connection loses little of the partial file
+
+
+class SourceUnavailable(Exception):
+    """This URL could not supply the file; the next one may."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def store_path(source: Source) -> Path:
+    return cache_dir("store") / source.sha256 / source.filename
+
+
+def verified_in_store(source: Source) -> Path | None:
+    """The stored file, checked again; a stored file that no longer matches is refused, not replaced."""
+    path = store_path(source)
+    if not path.exists():
+        return None
+    actual = sha256_file(path)
+    if actual != source.sha256:
+        raise UserError(
+            f"Cached file {path} is corrupt: expected sha256 {source.sha256}, actual {actual}. "
+            f"It was left as it is; delete it and run again to download it afresh."
+        )
+    return path
+
+
+def _session() -> requests.Session:
+    retry = Retry(total=2, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504),
+                  allowed_methods=("GET", "HEAD"))
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
+class _Progress:
+    """A one-line download meter: redrawn in place on a terminal, every few seconds in a log."""
+
+    def __init__(self, name: str, total: int | None, done: int) -> None:
+        self.name, self.total, self.done = name, total, done
+        self.started = self.last = time.monotonic()
+        self.interactive = sys.stderr.isatty()
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self.last >= (0.2 if self.interactive else 5):
+            self.last = now
+            self._draw(end="\r" if self.interactive else "\n")
+
+    def _draw(self, end: str) -> None:
+        rate = self.done / max(time.monotonic() - self.started, 1e-3) / 1e6
+        total = f"/{self.total / 1e6:.1f}" if self.total else ""
+        percent = f"{100 * self.done / self.total:3.0f}% " if self.total else ""
+        print(f"    {self.name} {percent}{self.done / 1e6:.1f}{total} MB {rate:.1f} MB/s",
+              end=end, file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        self._draw(end="\n")
+
+
+def _download(url: str, partial: Path, name: str) -> None:
+    """Fetch url into partial, continuing from what an interrupted run left there."""
+    have = partial.stat().st_size if partial.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    try:
+        with _session().get(url, stream=True, timeout=TIMEOUT, headers=headers) as response:
+            if response.status_code == 416:  # the partial file is already complete
+                return
+            if response.status_code not in (200, 206):
+                raise SourceUnavailable(f"HTTP {response.status_code}")
+            if response.status_code == 200:
+                have = 0
+            length = response.headers.get("Content-Length")
+            progress = _Progress(name, have + int(length) if length else None, have)
+            with partial.open("ab" if have else "wb") as out:
+                for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                    out.write(chunk)
+                    progress.advance(len(chunk))
+            progress.finish()
+    except requests.RequestException as error:
+        raise SourceUnavailable(type(error).__name__ + ": " + str(error)[:200]) from None
+
+
+def candidate_urls(source: Source) -> Iterable[tuple[str, Callable[[], str]]]:
+    """(label, url-getter) pairs in the order tried: upstream, user mirror, then Debian."""
+    if source.url:
+        yield "upstream", lambda: source.url
+        mirror = os.environ.get(MIRROR_ENV)
+        if mirror:
+            yield "mirror", lambda: mirror.rstrip("/") + "/" + source.filename
+    if source.debian:
+        yield f"debian:{source.debian.package}", lambda: debian.source_url(source.debian)
+
+
+def fetch_source(source: Source) -> Path:
+    """Return the verified file for source, downloading it if the store lacks it."""
+    stored = verified_in_store(source)
+    if stored:
+        return stored
+    failures = []
+    for label, get_url in candidate_urls(source):
+        try:
+            url = get_url()
+            return _fetch_url(url, source)
+        except SourceUnavailable as error:
+            failures.append(f"{label}: {error}")
+            say(f"    {source.filename}: {label} unavailable ({error}); trying the next source")
+        except UserError as error:
+            failures.append(f"{label}: {error}")
+            say(f"    {source.filename}: {error}")
+    raise SourceUnavailable("; ".join(failures) or "no source listed")
+
+
+def _fetch_url(url: str, source: Source) -> Path:
+    partial = cache_dir("partial") / f"{source.sha256}-{source.filename}.part"
+    say(f"    fetching {source.filename} from {url}")
+    _download(url, partial, source.filename)
+    actual = sha256_file(partial)
+    if actual != source.sha256:
+        partial.unlink()
+        raise UserError(
+            f"Refused {url}: expected sha256 {source.sha256}, actual {actual}. "
+            "Nothing was stored; check the recipe's sha256 or the source."
+        )
+    final = store_path(source)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(partial, final)
+    return final
+
+
+def fetch_recipe(recipe: Recipe, platform: str | None = None) -> tuple[Source, Path]:
+    """The first of the recipe's sources that is stored or can be fetched, with its verified file."""
+    candidates = recipe.sources_for(platform)
+    if not candidates:
+        raise UserError(f"Recipe {recipe.path} has no [[source]] for platform '{platform}'. "
+                        "Add one, or choose another toolchain provider.")
+    for source in candidates:
+        stored = verified_in_store(source)
+        if stored:
+            return source, stored
+    failures = []
+    for source in candidates:
+        try:
+            return source, fetch_source(source)
+        except SourceUnavailable as error:
+            failures.append(f"{source.filename}: {error}")
+    raise UserError(
+        f"Could not fetch any source of recipe {recipe.path} ({recipe.name} {recipe.version}). "
+        f"Tried: {' | '.join(failures)}. Connect to the network, set {MIRROR_ENV} to a mirror "
+        "that holds these files, or place a file with the pinned sha256 in the cache."
+    )

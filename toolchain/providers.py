@@ -1,0 +1,242 @@
+"""Toolchain providers: each yields the same wasi-sdk-shaped toolchain and an identity string.
+
+The identity (provider and exact versions) enters every cache key and manifest, so
+two builds with different compilers can never share a cache entry.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from . import recipe
+from .errors import UserError
+from .extract import extract_tar, single_top_dir
+from .fetch import fetch_recipe
+from .paths import cache_dir
+from .steps import replace_dir, say, step, write_atomic
+
+PROVIDERS = ("auto", "wasi-sdk", "debian", "path")
+DEBIAN_PACKAGES = ("clang-19", "lld-19", "libclang-rt-19-dev-wasm32", "wasi-libc", "binaryen")
+DEBIAN_LLVM_BIN = Path("/usr/lib/llvm-19/bin")
+DEBIAN_WASI_INCLUDE = Path("/usr/include/wasm32-wasi")
+DEBIAN_WASI_LIB = Path("/usr/lib/wasm32-wasi")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """A wasi-sdk-shaped directory (bin/clang, bin/llvm-ar, share/wasi-sysroot) plus wasm-opt."""
+    provider: str
+    root: Path
+    wasm_opt: Path
+    identity: str
+
+    @property
+    def cc(self) -> Path:
+        return self.root / "bin" / "clang"
+
+    @property
+    def ar(self) -> Path:
+        return self.root / "bin" / "llvm-ar"
+
+    @property
+    def ranlib(self) -> Path:
+        return self.root / "bin" / "llvm-ranlib"
+
+    @property
+    def ld(self) -> Path:
+        return self.cc  # CRuby links through the compiler driver, as wasi-sdk's clang does
+
+    @property
+    def sysroot(self) -> Path:
+        return self.root / "share" / "wasi-sysroot"
+
+    def build_env(self) -> dict[str, str]:
+        """Variables CRuby's configure reads; it insists on WASI_SDK_PATH even with CC given."""
+        return {
+            "WASI_SDK_PATH": str(self.root), "CC": str(self.cc), "LD": str(self.ld),
+            "AR": str(self.ar), "RANLIB": str(self.ranlib), "WASMOPT": str(self.wasm_opt),
+        }
+
+
+def host_platform() -> str:
+    machine = platform.machine().lower()
+    system = {"darwin": "macos"}.get(platform.system().lower(), platform.system().lower())
+    return f"{machine}-{system}"
+
+
+def _first_line(command: list[str]) -> str:
+    try:
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise UserError(f"Could not run {' '.join(command)}: {error}.") from None
+    return output.strip().splitlines()[0] if output.strip() else ""
+
+
+# --- wasi-sdk: the upstream release and binaryen's, downloaded and verified -------------------
+
+def _complete_marker(target: Path) -> Path:
+    """Written beside a prepared toolchain directory once it is whole."""
+    return target.with_name(target.name + ".complete")
+
+
+def _unpacked_release(name: str) -> Path:
+    component = recipe.load(name)
+    source, archive = fetch_recipe(component, host_platform())
+    target = cache_dir("toolchains") / f"{component.name}-{component.version}-{source.sha256[:12]}"
+    if not _complete_marker(target).exists():
+        with step(f"unpack {archive.name}"):
+            extract_tar(archive, target)
+            write_atomic(_complete_marker(target), source.sha256.encode())
+    return single_top_dir(target)
+
+
+def _release_identity(name: str) -> str:
+    component = recipe.load(name)
+    source = component.sources_for(host_platform())[0]
+    return f"{component.name} {component.version} (sha256 {source.sha256})"
+
+
+def wasi_sdk() -> Toolchain:
+    root = _unpacked_release("wasi-sdk")
+    wasm_opt = _unpacked_release("binaryen") / "bin" / "wasm-opt"
+    identity = f"wasi-sdk: {_release_identity('wasi-sdk')}; {_release_identity('binaryen')}"
+    return Toolchain("wasi-sdk", root, wasm_opt, identity)
+
+
+def cached_wasi_sdk_present() -> bool:
+    pattern = "wasi-sdk-{}-*.complete".format(recipe.load("wasi-sdk").version)
+    return any(cache_dir("toolchains").glob(pattern))
+
+
+# --- debian: the distribution's clang, lld, compiler-rt, wasi-libc and binaryen --------------
+
+def debian_versions() -> dict[str, str | None]:
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${db:Status-Abbrev}\n", *DEBIAN_PACKAGES],
+        capture_output=True, text=True,
+    )
+    versions: dict[str, str | None] = dict.fromkeys(DEBIAN_PACKAGES)
+    for line in result.stdout.splitlines():
+        package, version, status = (line.split("\t") + ["", ""])[:3]
+        if status.startswith("ii"):
+            versions[package] = version
+    return versions
+
+
+def _install_debian_packages(missing: list[str]) -> None:
+    command = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if os.geteuid() != 0:
+        raise UserError(
+            f"The debian toolchain needs packages that are not installed: {', '.join(missing)}. "
+            f"Install them with: sudo {' '.join(command)}  (then run again)."
+        )
+    with step(f"apt-get install {' '.join(missing)}"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(command, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL, check=False)
+            if subprocess.run(command, env=env).returncode != 0:
+                raise UserError(f"'{' '.join(command)}' failed; see apt's messages above.")
+
+
+def _debian_root() -> Path:
+    return cache_dir("toolchains") / "debian"
+
+
+def _write_debian_root(root: Path) -> None:
+    """A private wasi-sdk-shaped tree: a clang that always targets wasm32-wasi with a sysroot of
+    links to wasi-libc, so the host's glibc headers can never leak into a wasm build."""
+    staging = root.with_name(".debian.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    sysroot = staging / "share" / "wasi-sysroot"
+    (sysroot / "lib").mkdir(parents=True)
+    (sysroot / "include").symlink_to(DEBIAN_WASI_INCLUDE)
+    (sysroot / "lib" / "wasm32-wasi").symlink_to(DEBIAN_WASI_LIB)
+    bin_dir = staging / "bin"
+    bin_dir.mkdir()
+    final_sysroot = root / "share" / "wasi-sysroot"
+    for name in ("clang", "clang++"):
+        wrapper = bin_dir / name
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f'exec {DEBIAN_LLVM_BIN / name} --target=wasm32-wasi --sysroot={final_sysroot} "$@"\n'
+        )
+        wrapper.chmod(0o755)
+    for name in ("llvm-ar", "llvm-ranlib", "llvm-nm", "wasm-ld"):
+        (bin_dir / name).symlink_to(DEBIAN_LLVM_BIN / name)
+    replace_dir(staging, root)
+    write_atomic(_complete_marker(root), b"debian\n")
+
+
+def debian() -> Toolchain:
+    versions = debian_versions()
+    missing = [name for name, version in versions.items() if version is None]
+    if missing:
+        _install_debian_packages(missing)
+        versions = debian_versions()
+    root = _debian_root()
+    if not _complete_marker(root).exists():
+        _write_debian_root(root)
+    identity = "debian: " + ", ".join(f"{name}={versions[name]}" for name in DEBIAN_PACKAGES)
+    return Toolchain("debian", root, Path("/usr/bin/wasm-opt"), identity)
+
+
+def cached_debian_present() -> bool:
+    return _complete_marker(_debian_root()).exists() and None not in debian_versions().values()
+
+
+# --- path: an SDK the user already has --------------------------------------------------------
+
+def path() -> Toolchain:
+    sdk = os.environ.get("WASI_SDK_PATH")
+    if not sdk or not (Path(sdk) / "bin" / "clang").exists():
+        raise UserError(
+            f"The 'path' toolchain needs WASI_SDK_PATH set to a wasi-sdk directory containing "
+            f"bin/clang (it is {sdk!r}). Set it, or choose --toolchain auto."
+        )
+    wasm_opt = os.environ.get("WASMOPT") or shutil.which("wasm-opt")
+    if not wasm_opt:
+        raise UserError("The 'path' toolchain needs wasm-opt: set WASMOPT to its path or put it on PATH.")
+    root = Path(sdk).resolve()
+    identity = (f"path: {root}: {_first_line([str(root / 'bin' / 'clang'), '--version'])}; "
+                f"{_first_line([wasm_opt, '--version'])}")
+    return Toolchain("path", root, Path(wasm_opt), identity)
+
+
+# --- auto: the first that works, with the reason said out loud --------------------------------
+
+def network_reaches(url: str) -> bool:
+    try:
+        requests.head(url, timeout=5, allow_redirects=False)
+        return True
+    except requests.RequestException:
+        return False
+
+
+def choose_provider() -> tuple[str, str]:
+    """(provider, reason) in the documented order: cached, WASI_SDK_PATH, download, debian."""
+    if cached_wasi_sdk_present():
+        return "wasi-sdk", "a verified wasi-sdk is already in the cache"
+    if cached_debian_present():
+        return "debian", "the debian toolchain is already prepared in the cache"
+    if os.environ.get("WASI_SDK_PATH"):
+        return "path", "WASI_SDK_PATH is set"
+    urls = [s.url for s in recipe.load("wasi-sdk").sources_for(host_platform()) if s.url]
+    if urls and network_reaches(urls[0]):
+        return "wasi-sdk", "the wasi-sdk release download answers"
+    return "debian", "no cached toolchain, WASI_SDK_PATH unset, and the wasi-sdk download is unreachable"
+
+
+def resolve(provider: str = "auto", quiet: bool = False) -> Toolchain:
+    if provider not in PROVIDERS:
+        raise UserError(f"Unknown toolchain provider '{provider}'. Choose one of: {', '.join(PROVIDERS)}.")
+    if provider == "auto":
+        provider, reason = choose_provider()
+        if not quiet:
+            say(f"toolchain: using '{provider}' because {reason}")
+    return {"wasi-sdk": wasi_sdk, "debian": debian, "path": path}[provider]()

@@ -1,0 +1,221 @@
+"""Running a ruby.wasm artifact under wasmtime, granting it only the directories it needs.
+
+Compiling ruby.wasm with Cranelift takes ~15 s; the compiled module is cached on disk,
+keyed by the wasm's sha256, the wasmtime version and the engine settings, so only the
+first run pays for it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import wasmtime
+
+from .errors import UserError
+from .fetch import sha256_file
+from .paths import cache_dir
+from .steps import say, write_atomic
+
+WASMTIME_VERSION = version("wasmtime")
+ENGINE_SETTINGS = "epoch-interruption"  # part of the compiled-module key: settings change the code
+TRAP_EXIT_CODE = 134
+TIMEOUT_EXIT_CODE = 124
+NO_DEADLINE = 2**62
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A built ruby.wasm with the filesystem tree it expects to see at /."""
+    directory: Path
+
+    @property
+    def wasm(self) -> Path:
+        return self.directory / "ruby.wasm"
+
+    @property
+    def root(self) -> Path:
+        return self.directory / "root"
+
+    @property
+    def manifest(self) -> Path:
+        return self.directory / "manifest.json"
+
+
+@dataclass(frozen=True)
+class Mount:
+    host: Path
+    guest: str
+    writable: bool = True
+
+    @classmethod
+    def parse(cls, spec: str) -> Mount:
+        """HOST[::GUEST], as wasmtime's CLI spells it; GUEST defaults to HOST's absolute path."""
+        host, _, guest = spec.partition("::")
+        host_path = Path(host).resolve()
+        if not host_path.is_dir():
+            raise UserError(f"--dir {spec}: {host_path} is not a directory. Name an existing directory.")
+        return cls(host_path, guest or str(host_path))
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    stdout: str = ""
+    stderr: str = ""
+    trap: str | None = None
+    timed_out: bool = False
+
+
+def _engine() -> wasmtime.Engine:
+    config = wasmtime.Config()
+    config.epoch_interruption = True  # lets a timeout stop a wasm that never returns
+    return wasmtime.Engine(config)
+
+
+def compiled_module(engine: wasmtime.Engine, wasm: Path) -> wasmtime.Module:
+    """Deserialize the cached compiled module, compiling and caching it on first use."""
+    digest = sha256_file(wasm)
+    cached = cache_dir("compiled") / f"{digest}-wasmtime{WASMTIME_VERSION}-{ENGINE_SETTINGS}.cwasm"
+    if cached.exists():
+        return wasmtime.Module.deserialize_file(engine, str(cached))
+    say(f"compiling {wasm.name} for this machine (once per wasm and wasmtime version)...")
+    module = wasmtime.Module.from_file(engine, str(wasm))
+    write_atomic(cached, module.serialize())
+    return module
+
+
+@dataclass
+class RubyWasm:
+    """A compiled artifact, ready to be instantiated once per run."""
+    artifact: Artifact
+    engine: wasmtime.Engine = field(default_factory=_engine)
+
+    def __post_init__(self) -> None:
+        if not self.artifact.wasm.exists():
+            raise UserError(f"No ruby.wasm in {self.artifact.directory}. Build it first: doit ruby_wasm.")
+        linker = wasmtime.Linker(self.engine)
+        linker.define_wasi()
+        self.pre = linker.instantiate_pre(compiled_module(self.engine, self.artifact.wasm))
+
+    def _wasi(self, argv: Sequence[str], env: Mapping[str, str], mounts: Sequence[Mount],
+              stdout: Path | None, stderr: Path | None) -> wasmtime.WasiConfig:
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = ["ruby", *argv]
+        wasi.env = list(env.items())
+        wasi.inherit_stdin()
+        if stdout:
+            wasi.stdout_file = str(stdout)
+        else:
+            wasi.inherit_stdout()
+        if stderr:
+            wasi.stderr_file = str(stderr)
+        else:
+            wasi.inherit_stderr()
+        # Ruby's load path is compiled in as /usr/local/lib/ruby: the artifact's tree is the guest's /.
+        wasi.preopen_dir(str(self.artifact.root), "/", False)
+        for mount in mounts:
+            wasi.preopen_dir(str(mount.host), mount.guest, mount.writable)
+        return wasi
+
+    def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
+            mounts: Sequence[Mount] = (), stdout: Path | None = None, stderr: Path | None = None,
+            timeout: float | None = None) -> RunResult:
+        """Run ruby with argv; stdout/stderr go to the given files or to ours."""
+        store = wasmtime.Store(self.engine)
+        store.set_wasi(self._wasi(argv, env or {}, mounts, stdout, stderr))
+        store.set_epoch_deadline(1 if timeout is not None else NO_DEADLINE)
+        finished = threading.Event()
+        if timeout is not None:
+            threading.Thread(target=self._interrupt_after, args=(timeout, finished), daemon=True).start()
+        try:
+            self.pre.instantiate(store).exports(store)["_start"](store)
+            return RunResult(0)
+        except wasmtime.ExitTrap as exit_:
+            return RunResult(exit_.code)
+        except wasmtime.Trap as trap:
+            if trap.trap_code == wasmtime.TrapCode.INTERRUPT:
+                return RunResult(TIMEOUT_EXIT_CODE, timed_out=True, trap=f"timed out after {timeout}s")
+            frames = "\n".join(f"  {f.func_name or '?'} (func {f.func_index})" for f in trap.frames)
+            return RunResult(TRAP_EXIT_CODE, trap=f"{trap.message}\n{frames}")
+        finally:
+            finished.set()
+
+    def _interrupt_after(self, timeout: float, finished: threading.Event) -> None:
+        if not finished.wait(timeout):
+            self.engine.increment_epoch()
+
+    def capture(self, argv: Sequence[str], **options) -> RunResult:
+        """Run and return stdout and stderr as text."""
+        with tempfile.TemporaryDirectory() as tmp:
+            out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+            result = self.run(argv, stdout=out, stderr=err, **options)
+            result.stdout = out.read_text(errors="replace")
+            result.stderr = err.read_text(errors="replace")
+            return result
+
+
+def artifact_dir(series: str, profile: str) -> Path:
+    return cache_dir("artifacts") / f"ruby-{series}-{profile}"
+
+
+RUNNER_OPTIONS = ("--artifact", "--ruby", "--profile", "--dir", "--env")
+
+
+def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Runner options come first; everything from the first other token (or after --) is Ruby's."""
+    ours: list[str] = []
+    rest = list(argv)
+    while rest:
+        token = rest[0]
+        if token == "--":
+            return ours, rest[1:]
+        if token.split("=", 1)[0] not in RUNNER_OPTIONS:
+            break
+        ours.append(rest.pop(0))
+        if "=" not in token and rest:
+            ours.append(rest.pop(0))
+    return ours, rest
+
+
+def parse_env(specs: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep or not key:
+            raise UserError(f"--env {spec!r} is not KEY=VALUE. Write it as --env NAME=value.")
+        env[key] = value
+    return env
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ours, ruby_args = split_argv(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="ruby-wasm", usage="ruby-wasm [--artifact DIR | --ruby 3.3 --profile default] "
+        "[--dir HOST[::GUEST]]... [--env K=V]... [--] RUBY_ARGS...",
+        description="Run a built ruby.wasm under wasmtime.")
+    parser.add_argument("--artifact", type=Path, help="artifact directory (default: from --ruby/--profile)")
+    parser.add_argument("--ruby", default="3.3", help="Ruby series of the default artifact")
+    parser.add_argument("--profile", default="default", help="profile of the default artifact")
+    parser.add_argument("--dir", action="append", default=[], help="grant a host directory to the wasm")
+    parser.add_argument("--env", action="append", default=[], help="set an environment variable")
+    options = parser.parse_args(ours)
+    try:
+        runner = RubyWasm(Artifact(options.artifact or artifact_dir(options.ruby, options.profile)))
+        result = runner.run(ruby_args, env=parse_env(options.env),
+                            mounts=[Mount.parse(spec) for spec in options.dir])
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if result.trap:
+        print(f"wasm trap: {result.trap}", file=sys.stderr)
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

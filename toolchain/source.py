@@ -1,0 +1,48 @@
+"""Source trees: unpack a verified tarball and apply the recipe's patches, in order."""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+from .extract import extract_tar, single_top_dir
+from .paths import PATCHES_DIR
+
+
+@dataclass(frozen=True)
+class Patch:
+    path: Path
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def patches_for(component: str) -> list[Patch]:
+    """patches/<component>/*.patch, applied in file-name order."""
+    return [Patch(p) for p in sorted((PATCHES_DIR / component).glob("*.patch"))]
+
+
+def apply_patch(patch: Patch, tree: Path) -> None:
+    result = subprocess.run(
+        ["patch", "-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-i", str(patch.path)],
+        cwd=tree, capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        failed = [line for line in result.stdout.splitlines() if "FAILED" in line or "can't find" in line]
+        raise UserError(
+            f"Patch {patch.path} does not apply to {tree.name}: "
+            f"{'; '.join(failed) or result.stdout.strip()[-500:] or result.stderr.strip()}. "
+            "Refresh the patch against this source version, or remove it."
+        )
+
+
+def prepare_tree(tarball: Path, patches: list[Patch], destination: Path) -> Path:
+    """Unpack tarball into destination, apply patches, and return the source root."""
+    extract_tar(tarball, destination)
+    root = single_top_dir(destination)
+    for patch in patches:
+        apply_patch(patch, root)
+    return root
