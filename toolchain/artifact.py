@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 
 from .cruby import PREFIX, RubyBuild
-from .errors import UserError
 from .fetch import sha256_file
 from .run import Artifact, artifact_dir
 from .steps import replace_dir, step, write_atomic

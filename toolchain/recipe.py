@@ -5,7 +5,6 @@ reads it is editing that file.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -71,11 +70,6 @@ class Recipe:
     facts: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     baseruby: str = ""  # oldest host Ruby that can drive this version's cross build
-
-    @property
-    def digest(self) -> str:
-        """Hash of the recipe file's bytes: any edit to the recipe changes what depends on it."""
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
     def sources_for(self, platform: str | None) -> list[Source]:
         return [s for s in self.sources if s.platform in (None, platform)]

@@ -9,7 +9,7 @@ from doit.exceptions import TaskFailed
 
 from . import product, providers
 from .errors import UserError
-from .run import Mount, RubyWasm, artifact_dir, Artifact
+from .run import Artifact, Mount, RubyWasm, artifact_dir
 
 PARAMS = {
     "ruby": {"name": "ruby", "long": "ruby", "default": "3.3", "help": "Ruby series (a recipes/ruby-<series>.toml)"},
@@ -29,10 +29,9 @@ def reporting_user_errors(action: Callable[..., object]) -> Callable[..., object
     @functools.wraps(action)
     def wrapper(*args, **kwargs):
         try:
-            result = action(*args, **kwargs)
+            return action(*args, **kwargs)
         except UserError as error:
             return TaskFailed(str(error))
-        return result if result is None or isinstance(result, (bool, dict, str)) else None
     return wrapper
 
 

@@ -9,7 +9,7 @@ from .errors import UserError
 from .run import Artifact, RubyWasm
 from .steps import step, write_atomic
 
-SMOKE_SCRIPT = Path(__file__).with_name("smoke.rb")
+SMOKE_SCRIPT = Path(__file__).with_name("ruby") / "smoke.rb"
 SMOKE_TIMEOUT = 300
 
 
