@@ -20,6 +20,15 @@ def task_ruby_wasm():
     }
 
 
+def task_verify():
+    """Run Ruby's own tests on ruby.wasm under wasmtime: doit verify [--suites basictest,bootstraptest,test-all] [--strict]"""
+    return {
+        "params": [PARAMS[name] for name in ("ruby", "profile", "toolchain", "suites", "strict", "workers")],
+        "actions": [tasks.verify],
+        "uptodate": [tasks.verify_uptodate],
+    }
+
+
 def task_toolchain():
     """Prepare the wasm toolchain and print its identity: doit toolchain [--toolchain auto]"""
     return {"params": [PARAMS["toolchain"]], "actions": [tasks.prepare_toolchain], "uptodate": [False]}

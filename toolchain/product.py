@@ -5,6 +5,7 @@ from . import cruby
 from .artifact import assemble, is_current
 from .run import Artifact, artifact_dir
 from .steps import say
+from .verify import verify_suites
 
 
 def ruby_wasm_is_current(series: str, profile: str, provider: str) -> bool:
@@ -15,7 +16,11 @@ def ruby_wasm_is_current(series: str, profile: str, provider: str) -> bool:
 
 
 def build_ruby_wasm(series: str, profile: str, provider: str) -> Artifact:
-    build = cruby.plan(series, profile, provider)
+    return _build(cruby.plan(series, profile, provider))
+
+
+def _build(build: cruby.RubyBuild) -> Artifact:
+    series, profile = build.recipe.series, build.profile
     say(f"ruby {build.recipe.version}, profile '{profile}' ({len(build.extensions)} extensions), "
         f"source {build.source.filename}, toolchain {build.toolchain.identity}")
     if is_current(build):
@@ -24,3 +29,11 @@ def build_ruby_wasm(series: str, profile: str, provider: str) -> Artifact:
         artifact = assemble(build, cruby.build_ruby(build))
     say(f"ruby.wasm: {artifact.wasm}")
     return artifact
+
+
+def verify_ruby_wasm(series: str, profile: str, provider: str, suites: list[str], strict: bool,
+                     workers: int) -> dict:
+    """Build the artifact if needed, then run Ruby's own suites against it."""
+    build = cruby.plan(series, profile, provider)
+    _build(build)
+    return verify_suites(build, suites, strict, workers)

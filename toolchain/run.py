@@ -66,8 +66,8 @@ class Mount:
 @dataclass
 class RunResult:
     exit_code: int
-    stdout: str = ""
-    stderr: str = ""
+    stdout: str | bytes = ""
+    stderr: str | bytes = ""
     trap: str | None = None
     timed_out: bool = False
 
@@ -150,13 +150,16 @@ class RubyWasm:
         if not finished.wait(timeout):
             self.engine.increment_epoch()
 
-    def capture(self, argv: Sequence[str], **options) -> RunResult:
-        """Run and return stdout and stderr as text."""
+    def capture(self, argv: Sequence[str], binary: bool = False, **options) -> RunResult:
+        """Run and return stdout and stderr, as text unless binary is set."""
         with tempfile.TemporaryDirectory() as tmp:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
             result = self.run(argv, stdout=out, stderr=err, **options)
-            result.stdout = out.read_text(errors="replace")
-            result.stderr = err.read_text(errors="replace")
+            if binary:
+                result.stdout, result.stderr = out.read_bytes(), err.read_bytes()
+            else:
+                result.stdout = out.read_text(errors="replace")
+                result.stderr = err.read_text(errors="replace")
             return result
 
 

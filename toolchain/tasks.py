@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 from collections.abc import Callable
 
 from doit.exceptions import TaskFailed
 
-from . import product, providers
+from . import product, providers, verify as verification
 from .errors import UserError
 from .run import Artifact, Mount, RubyWasm, artifact_dir
+from .suites import SUITES
 
 PARAMS = {
     "ruby": {"name": "ruby", "long": "ruby", "default": "3.3", "help": "Ruby series (a recipes/ruby-<series>.toml)"},
@@ -21,6 +23,12 @@ PARAMS = {
              "help": "arguments for ruby, as one shell-quoted string"},
     "dir": {"name": "dir", "long": "dir", "type": list, "default": [],
             "help": "host directory to grant the wasm (HOST[::GUEST]); repeatable"},
+    "suites": {"name": "suites", "long": "suites", "default": ",".join(SUITES),
+               "help": f"comma-separated test suites to run: {', '.join(SUITES)}"},
+    "strict": {"name": "strict", "long": "strict", "type": bool, "default": False,
+               "help": "also fail when a listed known failure now passes"},
+    "workers": {"name": "workers", "long": "workers", "type": int, "default": os.cpu_count() or 1,
+                "help": "wasm worker processes (default: one per core)"},
 }
 
 
@@ -64,3 +72,26 @@ def run_ruby(ruby: str, profile: str, args: str, dir: list[str]) -> bool:
     if result.exit_code != 0:
         raise UserError(f"ruby exited with status {result.exit_code}.")
     return True
+
+
+def _suite_list(suites: str) -> list[str]:
+    chosen = [s.strip() for s in suites.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SUITES]
+    if unknown or not chosen:
+        raise UserError(f"--suites {suites!r}: choose from {', '.join(SUITES)} (comma-separated).")
+    return chosen
+
+
+@reporting_user_errors
+def verify(ruby: str, profile: str, toolchain: str, suites: str, strict: bool, workers: int) -> None:
+    product.verify_ruby_wasm(ruby, profile, toolchain, _suite_list(suites), strict, workers)
+
+
+def verify_uptodate(task, values) -> bool:
+    options = task.options
+    try:
+        return product.ruby_wasm_is_current(options["ruby"], options["profile"], options["toolchain"]) \
+            and verification.is_verified(options["ruby"], options["profile"], _suite_list(options["suites"]),
+                                    options["strict"])
+    except UserError:
+        return False

@@ -1,15 +1,25 @@
-"""Verification: the smoke checks every artifact must pass before it is published."""
+"""Verification: the smoke checks every artifact passes before it is published, and Ruby's own
+test suites judged against the series' known failures."""
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cruby import RubyBuild
 from .errors import UserError
-from .run import Artifact, RubyWasm
-from .steps import step, write_atomic
+from .fetch import sha256_file
+from .known_failures import Plan, judge, load_plan
+from .paths import cache_dir
+from .reports import table, write_reports
+from .run import Artifact, RubyWasm, artifact_dir
+from .steps import say, step, write_atomic
+from .suites import RUBY_SUPPORT, SuiteContext, TestResult, run_suite
+from .workers import worker_pool
 
-SMOKE_SCRIPT = Path(__file__).with_name("ruby") / "smoke.rb"
+SMOKE_SCRIPT = RUBY_SUPPORT / "smoke.rb"
 SMOKE_TIMEOUT = 300
 
 
@@ -49,3 +59,73 @@ def smoke(artifact: Artifact, features: list[str], report_path: Path) -> SmokeRe
             f"stderr: {result.stderr.strip()[-1500:]}  Report: {report_path}"
         )
     return report
+
+
+# --- Ruby's own test suites -----------------------------------------------------------------
+
+def verification_dir(series: str, profile: str) -> Path:
+    return cache_dir("verification") / f"ruby-{series}-{profile}"
+
+
+def verification_key(artifact: Artifact, plan: Plan, suites: list[str], strict: bool) -> str:
+    """Everything a verification result depends on: the wasm, the plan, the harness, the selection."""
+    digest = hashlib.sha256()
+    for path in [artifact.wasm, plan.path, *sorted(RUBY_SUPPORT.glob("*.rb"))]:
+        digest.update(path.name.encode() + b"\0" + sha256_file(path).encode())
+    digest.update(json.dumps({"suites": suites, "strict": strict}).encode())
+    return digest.hexdigest()
+
+
+def is_verified(series: str, profile: str, suites: list[str], strict: bool) -> bool:
+    summary_path = verification_dir(series, profile) / "summary.json"
+    artifact = Artifact(artifact_dir(series, profile))
+    if not summary_path.exists() or not artifact.wasm.exists():
+        return False
+    summary = json.loads(summary_path.read_text())
+    return summary.get("ok") is True and \
+        summary.get("key") == verification_key(artifact, load_plan(series), suites, strict)
+
+
+def _describe(results: list[TestResult], limit: int = 20) -> str:
+    lines = [f"  {r.suite} {r.file} {r.name}: {r.outcome}: {(r.message.strip().splitlines() or [''])[0][:160]}"
+             for r in results[:limit]]
+    more = f"\n  ... and {len(results) - limit} more" if len(results) > limit else ""
+    return "\n".join(lines) + more
+
+
+def verify_suites(build: RubyBuild, suites: list[str], strict: bool, workers: int) -> dict:
+    """Run the selected suites against the build's published artifact and write the reports."""
+    artifact = Artifact(artifact_dir(build.recipe.series, build.profile))
+    plan = load_plan(build.recipe.series)
+    out = verification_dir(build.recipe.series, build.profile)
+    work = out / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    source = Path((build.build_dir / "source-root").read_text())
+    runs = []
+    with worker_pool(artifact, workers) as socket:
+        context = SuiteContext(socket, source, build.baseruby.path, work, workers)
+        for suite in suites:
+            with step(f"{suite} ({workers} workers)"):
+                run = run_suite(context, suite, plan.test_all_files, plan.excluded)
+            verdict = judge(run.results, plan)
+            say(f"    {suite}: {len(run.results)} run, {len(verdict.unexpected)} unexpected, "
+                f"{len(verdict.known)} known failures, {len(verdict.fixed)} fixed")
+            runs.append((run, verdict))
+    ok = all(verdict.ok(strict) for _, verdict in runs)
+    header = {"artifact": str(artifact.directory), "wasm_sha256": sha256_file(artifact.wasm),
+              "key": verification_key(artifact, plan, suites, strict), "strict": strict, "ok": ok,
+              "plan": str(plan.path), "logs": str(work)}
+    summary = write_reports(out, runs, plan, header)
+    say(table(summary))
+    unexpected = [r for _, v in runs for r in v.unexpected]
+    fixed = [r for _, v in runs for r in v.fixed]
+    if fixed:
+        say(f"fixed (listed as known failures, now passing; remove them from {plan.path}):\n{_describe(fixed)}")
+    if not ok:
+        problem = f"{len(unexpected)} unexpected failures" + (f" and {len(fixed)} fixed tests (strict)" if strict and fixed else "")
+        raise UserError(f"Verification of {artifact.directory.name} found {problem}:\n{_describe(unexpected)}\n"
+                        f"Reports: {out} (JUnit XML, summary.json; logs in {work}). Fix the build, or list "
+                        f"a failure that WASI cannot support in {plan.path} with its reason.")
+    say(f"verification report: {out / 'summary.json'}")
+    return summary

@@ -1,13 +1,13 @@
 """Long-lived wasm workers: compiled once, instantiated per request, one process per core.
 
-Test drivers run thousands of tiny Ruby programs. Starting Python, loading wasmtime and
+Test drivers run thousands of small Ruby programs. Starting Python, loading wasmtime and
 deserializing the module for each would dominate; instead a pool of pre-forked workers
-accepts requests on a Unix socket, and `launcher.py` (a client with no heavy imports)
-stands in for the `ruby` executable.
+accepts requests on a Unix socket. `launcher.py` (a client with no heavy imports) stands
+in for the `ruby` executable, and in-process drivers call `launcher.request` directly.
 
 Protocol: the client sends one JSON object and shuts down its write side; the worker
-answers with one JSON object. Request: {"argv", "cwd", "env"}. Response: {"exit_code",
-"stdout", "stderr", "trap"} with the streams base64-encoded.
+answers with one JSON object. Request: {"argv", "mounts": [[host, guest, writable]],
+"env", "timeout"}. Answer: {"exit_code", "stdout", "stderr" (base64), "trap", "timed_out"}.
 """
 from __future__ import annotations
 
@@ -23,40 +23,39 @@ from pathlib import Path
 
 from .run import Artifact, Mount, RubyWasm
 
-SOCKET_ENV = "RUBY_WASM_WORKERS"
 LAUNCHER = Path(__file__).with_name("launcher.py")
 
 
-def read_message(connection: socket.socket) -> dict:
+def _read_request(connection: socket.socket) -> dict:
     chunks = []
     while chunk := connection.recv(1 << 16):
         chunks.append(chunk)
-    return json.loads(b"".join(chunks) or b"{}")
+    return json.loads(b"".join(chunks))
 
 
-def _answer(runner: RubyWasm, request: dict, timeout: float) -> dict:
-    cwd = Path(request["cwd"])
-    result = runner.capture(["-C", str(cwd), *request["argv"]], env=request.get("env", {}),
-                            mounts=[Mount(cwd, str(cwd))], timeout=timeout)
+def _answer(runner: RubyWasm, message: dict) -> dict:
+    mounts = [Mount(Path(host), guest, writable) for host, guest, writable in message["mounts"]]
+    result = runner.capture(message["argv"], env=message["env"], mounts=mounts,
+                            timeout=message["timeout"], binary=True)
     return {
         "exit_code": result.exit_code,
-        "stdout": base64.b64encode(result.stdout.encode()).decode(),
-        "stderr": base64.b64encode(result.stderr.encode()).decode(),
+        "stdout": base64.b64encode(result.stdout).decode(),
+        "stderr": base64.b64encode(result.stderr).decode(),
         "trap": result.trap,
+        "timed_out": result.timed_out,
     }
 
 
-def _serve(listener: socket.socket, artifact: Artifact, timeout: float) -> None:
+def _serve(listener: socket.socket, artifact: Artifact) -> None:
     runner = RubyWasm(artifact)
     while True:
         connection, _ = listener.accept()
         with connection:
-            answer = _answer(runner, read_message(connection), timeout)
-            connection.sendall(json.dumps(answer).encode())
+            connection.sendall(json.dumps(_answer(runner, _read_request(connection))).encode())
 
 
 @contextlib.contextmanager
-def worker_pool(artifact: Artifact, workers: int, timeout: float) -> Iterator[Path]:
+def worker_pool(artifact: Artifact, workers: int) -> Iterator[Path]:
     """Start `workers` forked servers sharing one listening socket; yield the socket's path."""
     RubyWasm(artifact)  # compile (or load) the module once, before forking, so workers only load it
     with tempfile.TemporaryDirectory(prefix="ruby-wasm-workers-") as directory:
@@ -69,7 +68,7 @@ def worker_pool(artifact: Artifact, workers: int, timeout: float) -> Iterator[Pa
             pid = os.fork()
             if pid == 0:
                 try:
-                    _serve(listener, artifact, timeout)
+                    _serve(listener, artifact)
                 finally:
                     os._exit(1)
             children.append(pid)

@@ -14,7 +14,7 @@ module BTestReporter
   def call
     super
   ensure
-    entry = { file: File.basename(path), line: lineno, failure: @btest_failure }
+    entry = { id: id, file: File.basename(path), line: lineno, failure: @btest_failure }
     LOCK.synchronize { RESULTS << entry }
   end
 end

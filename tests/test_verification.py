@@ -1,0 +1,141 @@
+"""Ruby's own suites on the real artifact under the real wasmtime: the drivers, their parsers,
+the known-failure logic, and one full `doit verify` run that every report test shares."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from toolchain import cruby, known_failures, suites
+from toolchain.known_failures import KnownFailure, Plan, judge
+from toolchain.launcher import request
+from toolchain.paths import PROJECT_ROOT
+from toolchain.run import Artifact, artifact_dir
+from toolchain.verify import verification_dir
+from toolchain.workers import worker_pool
+
+pytestmark = pytest.mark.e2e
+SUMMARY_LINE = re.compile(r"^(\d+) tests, \d+ assertions, (\d+) failures, (\d+) errors, (\d+) skips$", re.M)
+
+
+def doit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def full_verification() -> dict:
+    """The one full verification run (the artifact is built first if needed)."""
+    result = doit("verify")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads((verification_dir("3.3", "default") / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def context(full_verification, tmp_path_factory):
+    build = cruby.plan("3.3", "default", "auto", fetch_missing=False, quiet=True)
+    source = Path((build.build_dir / "source-root").read_text())
+    with worker_pool(Artifact(artifact_dir("3.3", "default")), 2) as socket:
+        yield suites.SuiteContext(socket, source, build.baseruby.path, tmp_path_factory.mktemp("suites"), 2)
+
+
+def test_full_run_meets_the_bar(full_verification):
+    by_suite = {s["suite"]: s for s in full_verification["suites"]}
+    assert full_verification["ok"] is True
+    assert by_suite["basictest"]["run"] > 800 and by_suite["basictest"]["unexpected"] == 0
+    assert by_suite["bootstraptest"]["run"] > 1800 and by_suite["bootstraptest"]["unexpected"] == 0
+    assert by_suite["test-all"]["run"] >= 3000 and by_suite["test-all"]["unexpected"] == 0
+    files = {Path(p).stem for p in Path(full_verification["logs"]).glob("test_ruby_*.0.log")}
+    assert len(files) >= 40
+
+
+def test_junit_reports_agree_with_the_summary(full_verification):
+    for suite in full_verification["suites"]:
+        root = ET.parse(verification_dir("3.3", "default") / f"junit-{suite['suite']}.xml").getroot()
+        assert int(root.get("tests")) == suite["run"] == len(root.findall("testcase"))
+        assert int(root.get("failures")) == suite["unexpected"]
+        known = [s for s in root.iter("skipped") if s.get("message", "").startswith("known failure")]
+        assert len(known) == suite["known_failures"]
+
+
+def test_second_verify_does_no_work(full_verification):
+    result = doit("verify")
+    assert result.returncode == 0 and result.stdout.strip().splitlines() == ["-- verify"]
+
+
+def test_test_all_results_match_the_harness_summary(context):
+    results = suites.run_test_all_file(context, "test/ruby/test_flip.rb", [])
+    log = (context.workdir / "test_ruby_test_flip.rb.0.log").read_text()
+    total, failures, errors, skips = map(int, SUMMARY_LINE.search(log).groups())
+    outcomes = [r.outcome for r in results]
+    assert (len(results), outcomes.count("failed"), outcomes.count("error"), outcomes.count("skipped")) == \
+        (total, failures, errors, skips)
+    assert total > 0 and all(r.name.startswith("TestFlip#") for r in results)
+
+
+def test_test_all_reports_failures_errors_and_skips(context, tmp_path):
+    tests = context.workdir / "test" / "demo"
+    tests.mkdir(parents=True)
+    (tests / "test_demo.rb").write_text(
+        "require 'test/unit'\nclass TestDemo < Test::Unit::TestCase\n"
+        "  def test_pass; assert_equal 1, 1; end\n  def test_fail; assert_equal 1, 2; end\n"
+        "  def test_error; raise 'boom'; end\n  def test_skip; omit 'not here'; end\n"
+        "  def test_fork; Process.fork { }; end\nend\n")
+    demo = suites.SuiteContext(context.socket, _tree_with(context.source, tests, tmp_path),
+                               context.host_ruby, context.workdir, 2)
+    results = {r.name: r for r in suites.run_test_all_file(demo, "test/demo/test_demo.rb", [])}
+    assert {name: r.outcome for name, r in results.items()} == {
+        "TestDemo#test_pass": "passed", "TestDemo#test_fail": "failed", "TestDemo#test_error": "error",
+        "TestDemo#test_skip": "skipped", "TestDemo#test_fork": "error"}
+    assert "<1> expected but was" in results["TestDemo#test_fail"].message
+    assert results["TestDemo#test_fork"].message.startswith("NotImplementedError")
+
+
+def _tree_with(source: Path, extra: Path, tmp_path: Path) -> Path:
+    """A copy of the harness part of the Ruby source tree plus one more test directory
+    (copies, not links: WASI refuses links that leave a granted directory)."""
+    tree = tmp_path / "tree"
+    (tree / "test").mkdir(parents=True)
+    shutil.copytree(source / "tool", tree / "tool")
+    shutil.copy(source / "test" / "runner.rb", tree / "test")
+    shutil.copytree(extra, tree / "test" / extra.name)
+    return tree
+
+
+def test_basictest_counts_every_check(context):
+    results = suites.run_basictest(context)
+    assert len(results) > 800 and all(r.outcome == "passed" for r in results)
+    assert [r.name for r in results[:2]] == ["#1", "#2"]
+
+
+def test_known_failure_logic_on_a_real_bootstraptest_run(context):
+    results = suites.run_bootstraptest(context, ["test_fork.rb", "test_flip.rb"])
+    failing = [r for r in results if r.failed]
+    passing = [r for r in results if not r.failed]
+    assert failing and passing and {r.file for r in results} == {"test_fork.rb", "test_flip.rb"}
+    listed, unlisted = failing[0], failing[1:]
+    entries = [KnownFailure("bootstraptest", listed.file, listed.name, "process/spawn", "fork"),
+               KnownFailure("bootstraptest", passing[0].file, passing[0].name, "bug", "stale entry")]
+    plan = Plan(Path("plan.toml"), [], {e.key: e for e in entries}, {})
+    verdict = judge(results, plan)
+    assert verdict.known == [listed] and verdict.unexpected == unlisted
+    assert verdict.fixed == [passing[0]]
+    assert verdict.ok(strict=False) == (not unlisted) and not verdict.ok(strict=True)
+
+
+def test_plan_for_3_3_is_valid_and_every_entry_has_a_reason():
+    plan = known_failures.load_plan("3.3")
+    assert len(plan.test_all_files) >= 40
+    for entry in plan.known.values():
+        assert entry.reason in known_failures.CATEGORIES and entry.why and not entry.why.startswith("REVIEW")
+
+
+def test_worker_reports_a_hung_wasm_as_timed_out(context):
+    answer = request(str(context.socket), ["-e", "$stdout.puts :started; $stdout.flush; loop {}"], [], {}, 2)
+    assert answer["timed_out"] and answer["exit_code"] == 124 and "timed out" in answer["trap"]
+    assert answer["stdout"] == b"started\n"

@@ -1,0 +1,101 @@
+"""The verification plan of a Ruby series (verification/ruby-<series>.toml): which test-all
+files to run, and which tests are known to fail under WASI, each with a category and a reason.
+
+A failure not listed is unexpected. A listed test that passes is reported as fixed, and
+strict mode fails on it, so the list cannot quietly go stale.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+from .paths import PROJECT_ROOT
+from .suites import SUITES, TestResult
+
+PLANS_DIR = PROJECT_ROOT / "verification"
+CATEGORIES = ("thread", "ractor", "process/spawn", "signal", "socket", "io-reopen", "wasm-limit", "bug")
+ENTRY_FIELDS = {"suite", "file", "test", "reason", "why"}
+
+
+@dataclass(frozen=True)
+class KnownFailure:
+    suite: str
+    file: str
+    test: str
+    reason: str
+    why: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.suite, self.file, self.test)
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: Path
+    test_all_files: list[str]
+    known: dict[tuple[str, str, str], KnownFailure]
+    # test-all tests not run at all, by file: regexps of Class#method. Only for tests that leave
+    # the wasm process unusable for every test after them; each says why in the plan.
+    excluded: dict[str, list[str]]
+
+
+def _entry(path: Path, index: int, raw: dict, table: str = "known_failure") -> KnownFailure:
+    where = f"Verification plan {path}: {table}[{index}]"
+    if set(raw) != ENTRY_FIELDS:
+        raise UserError(f"{where} must have exactly the fields {', '.join(sorted(ENTRY_FIELDS))} "
+                        f"(it has {', '.join(sorted(raw))}).")
+    if raw["suite"] not in SUITES:
+        raise UserError(f"{where}: suite '{raw['suite']}' is not one of {', '.join(SUITES)}.")
+    if raw["reason"] not in CATEGORIES:
+        raise UserError(f"{where}: reason '{raw['reason']}' is not one of {', '.join(CATEGORIES)}.")
+    if not raw["why"].strip():
+        raise UserError(f"{where}: 'why' is empty; say in a sentence why the test fails.")
+    return KnownFailure(**raw)
+
+
+def load_plan(series: str) -> Plan:
+    path = PLANS_DIR / f"ruby-{series}.toml"
+    if not path.exists():
+        raise UserError(f"No verification plan for Ruby {series}: expected {path}.")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"Verification plan {path} is not valid TOML: {error}.") from None
+    entries = [_entry(path, i, e) for i, e in enumerate(raw.get("known_failure", []))]
+    known = {e.key: e for e in entries}
+    if len(known) != len(entries):
+        raise UserError(f"Verification plan {path} lists a known failure twice.")
+    excluded: dict[str, list[str]] = {}
+    for i, entry in enumerate(raw.get("excluded", [])):
+        rule = _entry(path, i, entry, "excluded")
+        excluded.setdefault(rule.file, []).append(rule.test)
+    return Plan(path, list(raw.get("test_all", {}).get("files", [])), known, excluded)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a suite's results compare with the plan's known failures."""
+    passed: list[TestResult]
+    known: list[TestResult]
+    unexpected: list[TestResult]
+    fixed: list[TestResult]
+    skipped: list[TestResult]
+
+    def ok(self, strict: bool) -> bool:
+        return not self.unexpected and not (strict and self.fixed)
+
+
+def judge(results: list[TestResult], plan: Plan) -> Verdict:
+    verdict = Verdict([], [], [], [], [])
+    for result in results:
+        listed = (result.suite, result.file, result.name) in plan.known
+        if result.outcome == "skipped":
+            verdict.skipped.append(result)
+        elif result.failed:
+            (verdict.known if listed else verdict.unexpected).append(result)
+        else:
+            (verdict.fixed if listed else verdict.passed).append(result)
+    return verdict

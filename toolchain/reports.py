@@ -1,0 +1,63 @@
+"""Verification output: JUnit XML per suite, a JSON summary, and a table for the terminal."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from .known_failures import Plan, Verdict
+from .steps import write_atomic
+from .suites import SuiteRun
+
+MESSAGE_LIMIT = 4000
+
+
+def junit_xml(run: SuiteRun, verdict: Verdict, plan: Plan) -> bytes:
+    """Known failures appear as skipped (with their reason), so only unexpected ones are red."""
+    suite = ET.Element("testsuite", name=run.suite, tests=str(len(run.results)),
+                       failures=str(len(verdict.unexpected)), errors="0",
+                       skipped=str(len(verdict.known) + len(verdict.skipped)), time=f"{run.seconds:.2f}")
+    for result in run.results:
+        case = ET.SubElement(suite, "testcase", classname=result.file, name=result.name)
+        message = result.message[:MESSAGE_LIMIT]
+        known = plan.known.get((result.suite, result.file, result.name))
+        if result.failed and known:
+            ET.SubElement(case, "skipped", message=f"known failure ({known.reason}): {known.why}").text = message
+        elif result.failed:
+            ET.SubElement(case, "failure", message=result.outcome).text = message
+        elif result.outcome == "skipped":
+            ET.SubElement(case, "skipped", message=message[:200])
+        elif known:
+            ET.SubElement(case, "system-out").text = "listed as a known failure but passed (fixed)"
+    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+def suite_summary(run: SuiteRun, verdict: Verdict) -> dict:
+    def names(results):
+        return [{"file": r.file, "test": r.name, "outcome": r.outcome, "message": r.message[:MESSAGE_LIMIT]}
+                for r in results]
+    return {
+        "suite": run.suite, "run": len(run.results), "passed": len(verdict.passed),
+        "known_failures": len(verdict.known), "unexpected": len(verdict.unexpected),
+        "fixed": len(verdict.fixed), "skipped": len(verdict.skipped), "seconds": round(run.seconds, 1),
+        "unexpected_tests": names(verdict.unexpected), "fixed_tests": names(verdict.fixed),
+    }
+
+
+def write_reports(directory: Path, runs: list[tuple[SuiteRun, Verdict]], plan: Plan, header: dict) -> dict:
+    for run, verdict in runs:
+        write_atomic(directory / f"junit-{run.suite}.xml", junit_xml(run, verdict, plan))
+    summary = {**header, "suites": [suite_summary(run, verdict) for run, verdict in runs]}
+    write_atomic(directory / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    return summary
+
+
+def table(summary: dict) -> str:
+    columns = ("suite", "run", "passed", "known_failures", "unexpected", "fixed", "skipped", "seconds")
+    titles = ("suite", "run", "passed", "known failures", "unexpected", "fixed", "skipped", "time (s)")
+    rows = [titles] + [tuple(str(s[c]) for c in columns) for s in summary["suites"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
+                       for i, (cell, width) in enumerate(zip(row, widths, strict=True))) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)

@@ -1,0 +1,207 @@
+"""Ruby's own test suites, run against an artifact under wasmtime: basictest, bootstraptest
+(driven by CRuby's runner.rb on the host Ruby) and test-all (the source tree's own harness,
+inside the wasm). Each driver returns one result per test.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+from .launcher import SOCKET_ENV, request
+from .workers import LAUNCHER
+
+RUBY_SUPPORT = Path(__file__).with_name("ruby")
+BTEST_REPORTER = RUBY_SUPPORT / "btest_reporter.rb"
+BTEST_TIMEOUT = 120.0
+TEST_ALL_FILE_TIMEOUT = 180.0
+MAX_CRASH_RERUNS = 10
+SUITES = ("basictest", "bootstraptest", "test-all")
+
+
+@dataclass(frozen=True)
+class TestResult:
+    suite: str
+    file: str
+    name: str
+    outcome: str  # passed, failed, error or skipped
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in ("failed", "error")
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    suite: str
+    results: list[TestResult]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SuiteContext:
+    """What every driver needs: the worker pool, the Ruby source tree, a host Ruby, a scratch dir."""
+    socket: Path
+    source: Path
+    host_ruby: Path
+    workdir: Path
+    workers: int
+
+
+# --- basictest ------------------------------------------------------------------------------
+
+BASICTEST_FAILURE = re.compile(r"^not ok (\S+) (\d+) -- (.*)$", re.M)
+BASICTEST_END = re.compile(r"^(?:end of test\(test: (\d+)\)|not ok/test: (\d+) failed \d+)$", re.M)
+
+
+def parse_basictest(output: str, exit_code: int, trap: str | None) -> list[TestResult]:
+    """basictest numbers its checks and prints only the failures and a closing count."""
+    failures = {int(n): f"{what} -- {where}" for what, n, where in BASICTEST_FAILURE.findall(output)}
+    end = BASICTEST_END.search(output)
+    if not end:
+        detail = trap or f"exit code {exit_code}"
+        return [TestResult("basictest", "test.rb", "(run)", "error", f"did not finish: {detail}")]
+    total = int(end.group(1) or end.group(2))
+    return [TestResult("basictest", "test.rb", f"#{n}", "failed" if n in failures else "passed",
+                       failures.get(n, "")) for n in range(1, total + 1)]
+
+
+def run_basictest(context: SuiteContext) -> list[TestResult]:
+    scratch = Path(tempfile.mkdtemp(dir=context.workdir))
+    shutil.copy(context.source / "basictest" / "test.rb", scratch)  # it writes files beside itself
+    answer = request(str(context.socket), ["-C", "/work", "--disable-gems", "test.rb", "--tty=no"],
+                     [[str(scratch), "/work", True]], {}, BTEST_TIMEOUT)
+    return parse_basictest(answer["stdout"].decode(errors="replace"), answer["exit_code"], answer["trap"])
+
+
+# --- bootstraptest --------------------------------------------------------------------------
+
+def parse_btest_report(entries: list[dict]) -> list[TestResult]:
+    """One result per assertion, named file:line (file:line#k for the k-th at the same line)."""
+    seen: Counter[tuple[str, int]] = Counter()
+    results = []
+    for entry in sorted(entries, key=lambda e: e["id"]):
+        key = (entry["file"], entry["line"])
+        seen[key] += 1
+        name = f"{entry['file']}:{entry['line']}" + (f"#{seen[key]}" if seen[key] > 1 else "")
+        failure = entry.get("failure")
+        results.append(TestResult("bootstraptest", entry["file"], name,
+                                  "failed" if failure else "passed", failure or ""))
+    return results
+
+
+def run_bootstraptest(context: SuiteContext, files: list[str] | None = None) -> list[TestResult]:
+    paths = [context.source / "bootstraptest" / f for f in files] if files else \
+        sorted((context.source / "bootstraptest").glob("test_*.rb"))
+    report = context.workdir / "bootstraptest.json"
+    log = context.workdir / "bootstraptest.log"
+    launcher = f"{sys.executable} -S {LAUNCHER} --disable-gems"
+    env = {**os.environ, SOCKET_ENV: str(context.socket), "BTEST_REPORT": str(report),
+           "RUBY_WASM_TIMEOUT": str(BTEST_TIMEOUT)}
+    command = [str(context.host_ruby), "-r", str(BTEST_REPORTER),
+               str(context.source / "bootstraptest" / "runner.rb"), f"--ruby={launcher}",
+               f"-j{context.workers}", "--tty=no", "--color=never", *map(str, paths)]
+    with log.open("w") as out:
+        subprocess.run(command, env=env, cwd=context.workdir, stdout=out, stderr=subprocess.STDOUT)
+    if not report.exists():
+        raise UserError(f"bootstraptest's runner ended without a report; see {log}.")
+    return parse_btest_report(json.loads(report.read_text()))
+
+
+# --- test-all -------------------------------------------------------------------------------
+
+PROGRESS = re.compile(r"^\[\s*\d+/\d+\] (\S+#\S+?)(?P<done> = [\d.]+ s)?$", re.M)
+PROBLEM = re.compile(r"^\s*\d+\) (Failure|Error|Skipped):\n(\S+#\S+?)(?: \[[^\n]*\])?:\n(.*?)"
+                     r"(?=^\s*\d+\) (?:Failure|Error|Skipped):|^Finished tests|\Z)", re.M | re.S)
+OUTCOMES = {"Failure": "failed", "Error": "error", "Skipped": "skipped"}
+
+
+def parse_test_all(file: str, output: str, exit_code: int, trap: str | None) -> list[TestResult]:
+    """Results from the harness's verbose output (-v --show-skip); a test that started and never
+    finished is the one a trap or time-out interrupted."""
+    started: dict[str, bool] = {}
+    for match in PROGRESS.finditer(output):
+        started[match.group(1)] = started.get(match.group(1), False) or bool(match.group("done"))
+    problems: dict[str, tuple[str, str]] = {}
+    for kind, name, text in PROBLEM.findall(output):
+        if problems.get(name, ("skipped",))[0] != "error":  # keep the worst of several reports
+            problems[name] = (OUTCOMES[kind], text.strip())
+    interrupted = f"interrupted: {trap}" if trap else f"the wasm exited ({exit_code}) during this test"
+    results = []
+    for name, finished in started.items():
+        outcome, message = problems.get(name, ("passed", "") if finished else ("error", interrupted))
+        results.append(TestResult("test-all", file, name, outcome, message))
+    if not started:
+        results.append(TestResult("test-all", file, "(load)", "error",
+                                  trap or f"no test ran (exit code {exit_code}): {output.strip()[:800]}"))
+    return results
+
+
+def interrupted_test(results: list[TestResult]) -> str | None:
+    return next((r.name for r in results if r.message.startswith("interrupted: ")
+                 or r.message.startswith("the wasm exited")), None)
+
+
+def _run_test_all_once(context: SuiteContext, file: str, excluded: list[str], attempt: int) -> list[TestResult]:
+    """One wasm run of a test file; `excluded` are regexps of test names (Class#method) not to run."""
+    scratch = Path(tempfile.mkdtemp(dir=context.workdir))
+    exclusions = [f"-n!/{pattern}/" for pattern in excluded]
+    argv = ["-r/harness/wasi_harness.rb", "/src/test/runner.rb", "-v", "--tty=no", "--show-skip",
+            "--test-order=sorted", *exclusions, f"/src/{file}"]
+    mounts = [[str(context.source), "/src", False], [str(RUBY_SUPPORT), "/harness", False],
+              [str(scratch), "/tmp", True]]
+    answer = request(str(context.socket), argv, mounts, {"TMPDIR": "/tmp", "RUBY_TEST_SOURCE": "/src"},
+                     TEST_ALL_FILE_TIMEOUT)
+    output = answer["stdout"].decode(errors="replace") + answer["stderr"].decode(errors="replace")
+    log = context.workdir / f"{file.replace('/', '_')}.{attempt}.log"
+    log.write_text(output + (f"\nwasm trap: {answer['trap']}\n" if answer["trap"] else ""))
+    shutil.rmtree(scratch, ignore_errors=True)
+    return parse_test_all(file, output, answer["exit_code"], answer["trap"])
+
+
+def run_test_all_file(context: SuiteContext, file: str, excluded: list[str]) -> list[TestResult]:
+    """Run one file inside the wasm. A trap ends the whole run, so the test it interrupted is
+    recorded and the file runs again without it, until the rest completes."""
+    crashed: list[TestResult] = []
+    while True:
+        results = _run_test_all_once(context, file,
+                                     excluded + [f"\\A{re.escape(r.name)}\\z" for r in crashed], len(crashed))
+        victim = interrupted_test(results)
+        if victim is None or len(crashed) >= MAX_CRASH_RERUNS:
+            return crashed + results
+        crashed += [r for r in results if r.name == victim]
+
+
+def run_test_all(context: SuiteContext, files: list[str], excluded: dict[str, list[str]]) -> list[TestResult]:
+    missing = [f for f in files if not (context.source / f).exists()]
+    if missing:
+        raise UserError(f"test-all files not in the Ruby source tree: {', '.join(missing)}. "
+                        "Fix the file list in the verification plan.")
+    with ThreadPoolExecutor(context.workers) as pool:
+        return [result for results in pool.map(lambda f: run_test_all_file(context, f, excluded.get(f, [])), files)
+                for result in results]
+
+
+def run_suite(context: SuiteContext, suite: str, test_all_files: list[str],
+              test_all_excluded: dict[str, list[str]]) -> SuiteRun:
+    started = time.monotonic()
+    if suite == "basictest":
+        results = run_basictest(context)
+    elif suite == "bootstraptest":
+        results = run_bootstraptest(context)
+    elif suite == "test-all":
+        results = run_test_all(context, test_all_files, test_all_excluded)
+    else:
+        raise UserError(f"Unknown suite '{suite}'. Suites: {', '.join(SUITES)}.")
+    return SuiteRun(suite, results, time.monotonic() - started)
