@@ -138,3 +138,9 @@ def test_build_key_follows_patches_profile_and_toolchain(artifact, tmp_path, mon
     with_patch = key()
     patch.write_text(patch.read_text().replace("+y", "+z"))
     assert len({published, with_patch, key()}) == 3
+
+
+def test_deep_block_nesting_fits_the_wasm_stack(ruby):
+    nested = "def d(n) = n.zero? ? [1].each { throw :end } : [1].map { d(n - 1) }; catch(:end) { d(400) }; puts :ok"
+    result = ruby.capture(["--disable-gems", "-e", nested])
+    assert (result.exit_code, result.stdout, result.trap) == (0, "ok\n", None)

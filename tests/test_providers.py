@@ -18,6 +18,15 @@ def test_path_provider_requires_a_real_sdk(monkeypatch, tmp_path):
         providers.resolve("path")
 
 
+def test_path_provider_uses_an_existing_sdk(private_cache, monkeypatch):
+    sdk = providers.resolve("debian")  # a wasi-sdk-shaped directory, as a user's SDK would be
+    monkeypatch.setenv("WASI_SDK_PATH", str(sdk.root))
+    monkeypatch.setenv("WASMOPT", str(sdk.wasm_opt))
+    chosen = providers.resolve("path")
+    assert chosen.provider == "path" and chosen.cc == sdk.root.resolve() / "bin" / "clang"
+    assert "clang version 19" in chosen.identity and "wasm-opt version" in chosen.identity
+
+
 def test_auto_prefers_a_cached_wasi_sdk(private_cache):
     (private_cache / "toolchains").mkdir(parents=True)
     (private_cache / "toolchains" / "wasi-sdk-25.0-52640dde1359.complete").write_text("x")

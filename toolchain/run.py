@@ -23,7 +23,11 @@ from .paths import cache_dir
 from .steps import say, write_atomic
 
 WASMTIME_VERSION = version("wasmtime")
-ENGINE_SETTINGS = "epoch-interruption"  # part of the compiled-module key: settings change the code
+# Each Ruby-level block call nests several C frames on wasm's own call stack, which wasmtime
+# caps at 512 KiB by default: `[1].map { ... }` nested 200 deep ran out of it. 2 MiB, the most
+# wasmtime allows without a larger async stack, takes that past 500.
+MAX_WASM_STACK = 2 << 20
+ENGINE_SETTINGS = f"epoch-interruption-stack{MAX_WASM_STACK}"  # part of the compiled-module key
 TRAP_EXIT_CODE = 134
 TIMEOUT_EXIT_CODE = 124
 NO_DEADLINE = 2**62
@@ -75,6 +79,7 @@ class RunResult:
 def _engine() -> wasmtime.Engine:
     config = wasmtime.Config()
     config.epoch_interruption = True  # lets a timeout stop a wasm that never returns
+    config.max_wasm_stack = MAX_WASM_STACK
     return wasmtime.Engine(config)
 
 
@@ -108,7 +113,8 @@ class RubyWasm:
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["ruby", *argv]
         wasi.env = list(env.items())
-        wasi.inherit_stdin()
+        if not stdout:  # an interactive run reads our stdin; captured runs get an empty one
+            wasi.inherit_stdin()
         if stdout:
             wasi.stdout_file = str(stdout)
         else:

@@ -14,7 +14,7 @@ from .fetch import sha256_file
 from .known_failures import Plan, judge, load_plan
 from .paths import cache_dir
 from .reports import table, write_reports
-from .run import Artifact, RubyWasm, artifact_dir
+from .run import ENGINE_SETTINGS, WASMTIME_VERSION, Artifact, RubyWasm, artifact_dir
 from .steps import say, step, write_atomic
 from .suites import RUBY_SUPPORT, SuiteContext, TestResult, run_suite
 from .workers import worker_pool
@@ -68,8 +68,9 @@ def verification_dir(series: str, profile: str) -> Path:
 
 
 def verification_key(artifact: Artifact, plan: Plan, suites: list[str], strict: bool) -> str:
-    """Everything a verification result depends on: the wasm, the plan, the harness, the selection."""
-    digest = hashlib.sha256()
+    """Everything a verification result depends on: the wasm, the engine that runs it, the plan,
+    the harness, the selection."""
+    digest = hashlib.sha256(f"wasmtime {WASMTIME_VERSION} {ENGINE_SETTINGS}\n".encode())
     for path in [artifact.wasm, plan.path, *sorted(RUBY_SUPPORT.glob("*.rb"))]:
         digest.update(path.name.encode() + b"\0" + sha256_file(path).encode())
     digest.update(json.dumps({"suites": suites, "strict": strict}).encode())
