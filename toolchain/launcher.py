@@ -25,6 +25,9 @@ def request(socket_path: str, argv: list, mounts: list, env: dict, timeout: floa
         chunks = []
         while chunk := client.recv(1 << 16):
             chunks.append(chunk)
+    if not chunks:
+        raise ConnectionError("the wasm worker closed the connection without an answer: it died "
+                              "(its stderr, above, says why)")
     answer = json.loads(b"".join(chunks))
     answer["stdout"] = base64.b64decode(answer["stdout"])
     answer["stderr"] = base64.b64decode(answer["stderr"])

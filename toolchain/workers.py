@@ -1,9 +1,12 @@
 """Long-lived wasm workers: compiled once, instantiated per request, one process per core.
 
 Test drivers run thousands of small Ruby programs. Starting Python, loading wasmtime and
-deserializing the module for each would dominate; instead a pool of pre-forked workers
-accepts requests on a Unix socket. `launcher.py` (a client with no heavy imports) stands
-in for the `ruby` executable, and in-process drivers call `launcher.request` directly.
+deserializing the module for each would dominate; instead a pool of worker processes
+accepts requests on one shared Unix socket. Workers are started fresh rather than forked:
+wasmtime's WASI runs on a tokio runtime whose threads a forked child does not inherit, and
+a child forked after the parent ran any wasm panicked joining them. `launcher.py` (a client
+with no heavy imports) stands in for the `ruby` executable, and in-process drivers call
+`launcher.request` directly.
 
 Protocol: the client sends one JSON object and shuts down its write side; the worker
 answers with one JSON object. Request: {"argv", "mounts": [[host, guest, writable]],
@@ -11,12 +14,13 @@ answers with one JSON object. Request: {"argv", "mounts": [[host, guest, writabl
 """
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import json
-import os
-import signal
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,28 +58,37 @@ def _serve(listener: socket.socket, artifact: Artifact) -> None:
             connection.sendall(json.dumps(_answer(runner, _read_request(connection))).encode())
 
 
+def _start_worker(listener: socket.socket, artifact: Artifact) -> subprocess.Popen:
+    fd = listener.fileno()
+    command = [sys.executable, "-m", "toolchain.workers", "--fd", str(fd), str(artifact.directory)]
+    return subprocess.Popen(command, pass_fds=[fd], stdin=subprocess.DEVNULL)
+
+
 @contextlib.contextmanager
 def worker_pool(artifact: Artifact, workers: int) -> Iterator[Path]:
-    """Start `workers` forked servers sharing one listening socket; yield the socket's path."""
-    RubyWasm(artifact)  # compile (or load) the module once, before forking, so workers only load it
+    """Start `workers` servers sharing one listening socket; yield the socket's path."""
+    RubyWasm(artifact)  # compile (or load) the module once, so workers only load it
     with tempfile.TemporaryDirectory(prefix="ruby-wasm-workers-") as directory:
         path = Path(directory) / "socket"
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(path))
-        listener.listen(128)
-        children = []
-        for _ in range(workers):
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    _serve(listener, artifact)
-                finally:
-                    os._exit(1)
-            children.append(pid)
-        listener.close()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+            listener.bind(str(path))
+            listener.listen(128)
+            children = [_start_worker(listener, artifact) for _ in range(workers)]
         try:
             yield path
         finally:
-            for pid in children:
-                os.kill(pid, signal.SIGTERM)
-                os.waitpid(pid, 0)
+            for child in children:
+                child.terminate()
+                child.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve wasm run requests on an inherited socket.")
+    parser.add_argument("--fd", type=int, required=True, help="listening socket's file descriptor")
+    parser.add_argument("artifact", type=Path)
+    options = parser.parse_args()
+    _serve(socket.socket(fileno=options.fd), Artifact(options.artifact))
+
+
+if __name__ == "__main__":
+    main()
