@@ -20,6 +20,17 @@ def task_ruby_wasm():
     }
 
 
+def task_ext():
+    """Build ruby.wasm with a gem's C extension prelinked: doit ext:<gem> [--ruby 3.3] [--toolchain auto]"""
+    for gem in tasks.gems_with_extensions():
+        yield {
+            "name": gem,
+            "params": [PARAMS["ruby"], PARAMS["toolchain"]],
+            "actions": [(tasks.build_ext, [gem])],
+            "uptodate": [tasks.ext_uptodate(gem)],
+        }
+
+
 def task_verify():
     """Run Ruby's own tests on ruby.wasm under wasmtime: doit verify [--suites basictest,bootstraptest,test-all] [--strict]"""
     return {

@@ -1,6 +1,6 @@
 """Prints the wall time of CRuby's full bootstraptest against a built artifact.
 
-    python benchmarks/bootstraptest.py [--ruby 3.3] [--profile default] [--workers N]
+    python benchmarks/bootstraptest.py [--ruby 3.3] [--profile full] [--workers N]
 
 Needs a built artifact (doit ruby_wasm). Uses the same worker pool as `doit verify`.
 """
@@ -16,20 +16,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from toolchain import cruby, suites  # noqa: E402
-from toolchain.run import Artifact, artifact_dir  # noqa: E402
+from toolchain.run import DEFAULT_PROFILE, Artifact, artifact_dir  # noqa: E402
 from toolchain.workers import worker_pool  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ruby", default="3.3")
-    parser.add_argument("--profile", default="default")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     options = parser.parse_args()
     build = cruby.plan(options.ruby, options.profile, "auto", fetch_missing=False, quiet=True)
     if build is None:
         sys.exit("No cached source: run `doit ruby_wasm` first.")
-    source = Path((build.build_dir / "source-root").read_text())
+    source = build.source_root
     with tempfile.TemporaryDirectory() as work, \
             worker_pool(Artifact(artifact_dir(options.ruby, options.profile)), options.workers) as socket:
         context = suites.SuiteContext(socket, source, build.baseruby.path, Path(work), options.workers)

@@ -1,6 +1,7 @@
-"""Prints the foundation's figures: build time per phase, wasm size, no-op rebuild, run start-up.
+"""Prints the foundation's figures: build time per phase (each C library, then Ruby), wasm size,
+no-op rebuild, run start-up.
 
-    python benchmarks/foundation.py [--ruby 3.3] [--profile default]
+    python benchmarks/foundation.py [--ruby 3.3] [--profile full]
 
 Needs a built artifact (doit ruby_wasm). Times are wall-clock medians of a few runs.
 """
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from toolchain import cruby  # noqa: E402
 from toolchain.paths import CACHE_ENV, PROJECT_ROOT  # noqa: E402
-from toolchain.run import artifact_dir  # noqa: E402
+from toolchain.run import DEFAULT_PROFILE, artifact_dir  # noqa: E402
 
 
 def wall(command: list[str], env: dict[str, str] | None = None) -> float:
@@ -36,15 +37,18 @@ def median_wall(command: list[str], runs: int = 3) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ruby", default="3.3")
-    parser.add_argument("--profile", default="default")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE)
     options = parser.parse_args()
     build = cruby.plan(options.ruby, options.profile, "auto", fetch_missing=False, quiet=True)
     if build is None:
         sys.exit("No cached source: run `doit ruby_wasm` first.")
     wasm = artifact_dir(options.ruby, options.profile) / "ruby.wasm"
     print(f"artifact          {wasm}")
-    for phase, seconds in cruby.phase_seconds(build).items():
-        print(f"build {phase:<12}{seconds:8.1f} s")
+    for library in build.libraries:
+        for phase, seconds in library.phases.seconds().items():
+            print(f"{library.name + ' ' + phase:<18}{seconds:8.1f} s")
+    for phase, seconds in build.phases.seconds().items():
+        print(f"{'ruby ' + phase:<18}{seconds:8.1f} s")
     size = wasm.stat().st_size
     print(f"ruby.wasm         {size:>10,} bytes ({len(gzip.compress(wasm.read_bytes(), 6)):,} gzipped)")
     doit = [sys.executable, "-m", "doit", "ruby_wasm", "--ruby", options.ruby, "--profile", options.profile]

@@ -1,7 +1,8 @@
-"""End to end: the real toolchain builds the default profile, the real wasm runs under wasmtime.
+"""End to end: the real toolchain builds the default artifact (the full profile: CRuby plus
+zlib, LibYAML and OpenSSL), and the real wasm runs under wasmtime.
 
 The build is the README's own command (`doit ruby_wasm`) and uses the shared cache
-(RUBY_WASM_CACHE), so a warm cache makes this quick; a cold one builds once (~5 min).
+(RUBY_WASM_CACHE), so a warm cache makes this quick; a cold one builds once (~8 min).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from toolchain import cruby, fetch, recipe, source
 from toolchain.errors import UserError
 from toolchain.paths import PROJECT_ROOT
-from toolchain.run import Artifact, Mount, RubyWasm, artifact_dir
+from toolchain.run import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -27,14 +28,14 @@ def doit(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def default_build() -> subprocess.CompletedProcess:
-    result = doit("ruby_wasm", "--profile", "default")
+    result = doit("ruby_wasm")
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
 @pytest.fixture(scope="session")
 def artifact(default_build) -> Artifact:
-    return Artifact(artifact_dir("3.3", "default"))
+    return Artifact(artifact_dir("3.3", DEFAULT_PROFILE))
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +57,7 @@ def test_runner_prints_ruby_version(artifact):
 
 
 def test_second_build_does_no_work(default_build):
-    result = doit("ruby_wasm", "--profile", "default")
+    result = doit("ruby_wasm")
     assert result.returncode == 0
     assert result.stdout.strip().splitlines() == ["-- ruby_wasm"]
 
@@ -69,6 +70,18 @@ def test_smoke_report_covers_every_linked_feature(artifact):
             "catch_throw"} <= set(report["passed"])
     assert {"json/ext/parser", "ripper", "stringio", "continuation"} <= set(manifest["features"])
     assert {f"require {feature}" for feature in manifest["features"]} <= set(report["passed"])
+    assert {"zlib_gzip_round_trip", "yaml_safe_load_refuses_aliases_and_objects", "openssl_aes_256_gcm",
+            "openssl_self_signed_certificate"} <= set(report["passed"])
+
+
+def test_c_libraries_linked_in_are_the_recipe_versions(ruby):
+    script = ('require "zlib"; require "psych"; require "openssl"; '
+              'puts Zlib.zlib_version, Psych::LIBYAML_VERSION, OpenSSL::OPENSSL_LIBRARY_VERSION')
+    result = ruby.capture(["-e", script])
+    assert result.exit_code == 0, result.stderr
+    expected = [recipe.load(name).version for name in ("zlib", "libyaml", "openssl")]
+    zlib, libyaml, openssl = result.stdout.splitlines()
+    assert [zlib, libyaml, openssl.split()[1]] == expected and openssl.startswith("OpenSSL ")
 
 
 def test_manifest_records_inputs_and_outputs(artifact):
@@ -124,7 +137,7 @@ def test_flipped_byte_in_cached_source_is_refused(artifact, private_cache):
 
 
 def test_build_key_follows_patches_profile_and_toolchain(artifact, tmp_path, monkeypatch):
-    def key(profile: str = "default") -> str:
+    def key(profile: str = DEFAULT_PROFILE) -> str:
         return cruby.plan("3.3", profile, "auto", fetch_missing=False, quiet=True).key
 
     published = json.loads(artifact.manifest.read_text())["build_key"]

@@ -25,7 +25,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_every_shipped_recipe_loads():
     names = sorted(p.stem for p in recipe.RECIPES_DIR.glob("*.toml"))
-    assert {"ruby-3.3", "wasi-sdk", "binaryen"} <= set(names)
+    assert {"ruby-3.3", "wasi-sdk", "binaryen", "zlib", "libyaml", "openssl"} <= set(names)
     for name in names:
         loaded = recipe.load(name)
         assert loaded.sources and all(len(s.sha256) == 64 for s in loaded.sources)
@@ -37,8 +37,23 @@ def test_ruby_recipe_has_upstream_then_debian_source():
     assert ruby.sources[0].filename == "ruby-3.3.8.tar.xz"
     assert ruby.sources[1].debian.package == "ruby3.3"
     assert ruby.sources[1].filename == "ruby3.3_3.3.8.orig.tar.xz"
-    assert ruby.profiles["minimal"] == ()
-    assert "json/parser" in ruby.profiles["default"]
+    assert ruby.profiles["minimal"].extensions == ()
+    assert "json/parser" in ruby.profiles["default"].extensions
+
+
+def test_full_profile_extends_default_with_the_c_library_extensions():
+    profiles = recipe.ruby_recipe("3.3").profiles
+    assert profiles["full"].extensions == profiles["default"].extensions + ("zlib", "psych", "openssl")
+    assert profiles["full"].libraries == ("zlib", "libyaml", "openssl")
+    assert profiles["default"].libraries == ()
+
+
+def test_library_recipes_say_how_to_build_and_how_ruby_finds_them():
+    for name, system in [("zlib", "configure"), ("libyaml", "cmake"), ("openssl", "configure")]:
+        library = recipe.load_kind(name, "library")
+        assert library.build.system == system
+        assert any("{prefix}" in arg for arg in library.ruby_configure)
+        assert [s.debian.package for s in library.sources if s.debian] == [name]
 
 
 def test_valid_recipe_parses(tmp_path):
@@ -51,9 +66,18 @@ def test_valid_recipe_parses(tmp_path):
     (GOOD.format(sha=SHA).replace('version = "1.2.3"', 'version = "one.two"'), "'version'"),
     (GOOD.format(sha="abc123"), "'source[0].sha256'"),
     (GOOD.format(sha=SHA).replace(f'sha256 = "{SHA}"', ""), "'source[0].sha256'"),
-    (GOOD.format(sha=SHA).replace('kind = "ruby"', 'kind = "gem"'), "'kind'"),
+    (GOOD.format(sha=SHA).replace('kind = "ruby"', 'kind = "plugin"'), "'kind'"),
     (GOOD.format(sha=SHA).replace("[[source]]", "[[source]]\nmirror = 1"), "'source[0].mirror'"),
     (GOOD.format(sha=SHA).replace('url = "https://example.invalid/demo-1.2.3.tar.gz"', ""), "'source[0].url'"),
+    (GOOD.format(sha=SHA).replace('kind = "ruby"', 'kind = "library"'), "'build'"),
+    (GOOD.format(sha=SHA) + '[build]\nsystem = "configure"\n', "'build'"),
+    (GOOD.format(sha=SHA).replace('kind = "ruby"', 'kind = "library"') + '[build]\nsystem = "meson"\n',
+     "'build.system'"),
+    (GOOD.format(sha=SHA).replace('kind = "ruby"', 'kind = "library"') + '[build]\nsystem = "cmake"\nargs = [1]\n',
+     "'build.args'"),
+    (GOOD.format(sha=SHA) + '[profiles.a]\nextensions = "json"\n', "'profiles.a.extensions'"),
+    (GOOD.format(sha=SHA) + '[profiles.a]\nbase = "b"\n', "'profiles.a.base'"),
+    (GOOD.format(sha=SHA) + '[profiles.a]\nexts = []\n', "'profiles.a.exts'"),
 ])
 def test_bad_recipe_names_file_and_field(tmp_path, text, field):
     path = write(tmp_path, text)

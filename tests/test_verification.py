@@ -16,7 +16,7 @@ from toolchain import cruby, known_failures, suites
 from toolchain.known_failures import KnownFailure, Plan, judge
 from toolchain.launcher import request
 from toolchain.paths import PROJECT_ROOT
-from toolchain.run import Artifact, artifact_dir
+from toolchain.run import DEFAULT_PROFILE, Artifact, artifact_dir
 from toolchain.verify import verification_dir
 from toolchain.workers import worker_pool
 
@@ -33,14 +33,14 @@ def full_verification() -> dict:
     """The one full verification run (the artifact is built first if needed)."""
     result = doit("verify")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads((verification_dir("3.3", "default") / "summary.json").read_text())
+    return json.loads((verification_dir("3.3", DEFAULT_PROFILE) / "summary.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def context(full_verification, tmp_path_factory):
-    build = cruby.plan("3.3", "default", "auto", fetch_missing=False, quiet=True)
-    source = Path((build.build_dir / "source-root").read_text())
-    with worker_pool(Artifact(artifact_dir("3.3", "default")), 2) as socket:
+    build = cruby.plan("3.3", DEFAULT_PROFILE, "auto", fetch_missing=False, quiet=True)
+    source = build.source_root
+    with worker_pool(Artifact(artifact_dir("3.3", DEFAULT_PROFILE)), 2) as socket:
         yield suites.SuiteContext(socket, source, build.baseruby.path, tmp_path_factory.mktemp("suites"), 2)
 
 
@@ -52,11 +52,13 @@ def test_full_run_meets_the_bar(full_verification):
     assert by_suite["test-all"]["run"] >= 3000 and by_suite["test-all"]["unexpected"] == 0
     files = {Path(p).stem for p in Path(full_verification["logs"]).glob("test_ruby_*.0.log")}
     assert len(files) >= 40
+    for extension in ("zlib", "psych", "openssl"):  # the full profile's extensions run their own tests
+        assert list(Path(full_verification["logs"]).glob(f"test_{extension}_*.0.log")), extension
 
 
 def test_junit_reports_agree_with_the_summary(full_verification):
     for suite in full_verification["suites"]:
-        root = ET.parse(verification_dir("3.3", "default") / f"junit-{suite['suite']}.xml").getroot()
+        root = ET.parse(verification_dir("3.3", DEFAULT_PROFILE) / f"junit-{suite['suite']}.xml").getroot()
         assert int(root.get("tests")) == suite["run"] == len(root.findall("testcase"))
         assert int(root.get("failures")) == suite["unexpected"]
         known = [s for s in root.iter("skipped") if s.get("message", "").startswith("known failure")]
@@ -69,7 +71,7 @@ def test_second_verify_does_no_work(full_verification):
 
 
 def test_test_all_results_match_the_harness_summary(context):
-    results = suites.run_test_all_file(context, "test/ruby/test_flip.rb", [])
+    results = suites.run_file(context, suites.run_test_all_once, "test/ruby/test_flip.rb", [])
     log = (context.workdir / "test_ruby_test_flip.rb.0.log").read_text()
     total, failures, errors, skips = map(int, SUMMARY_LINE.search(log).groups())
     outcomes = [r.outcome for r in results]
@@ -88,7 +90,7 @@ def test_test_all_reports_failures_errors_and_skips(context, tmp_path):
         "  def test_fork; Process.fork { }; end\nend\n")
     demo = suites.SuiteContext(context.socket, _tree_with(context.source, tests, tmp_path),
                                context.host_ruby, context.workdir, 2)
-    results = {r.name: r for r in suites.run_test_all_file(demo, "test/demo/test_demo.rb", [])}
+    results = {r.name: r for r in suites.run_file(demo, suites.run_test_all_once, "test/demo/test_demo.rb", [])}
     assert {name: r.outcome for name, r in results.items()} == {
         "TestDemo#test_pass": "passed", "TestDemo#test_fail": "failed", "TestDemo#test_error": "error",
         "TestDemo#test_skip": "skipped", "TestDemo#test_fork": "error"}
@@ -121,7 +123,7 @@ def test_known_failure_logic_on_a_real_bootstraptest_run(context):
     listed, unlisted = failing[0], failing[1:]
     entries = [KnownFailure("bootstraptest", listed.file, listed.name, "process/spawn", "fork"),
                KnownFailure("bootstraptest", passing[0].file, passing[0].name, "bug", "stale entry")]
-    plan = Plan(Path("plan.toml"), [], {e.key: e for e in entries}, {})
+    plan = Plan(Path("plan.toml"), [], {e.key: e for e in entries}, {}, {})
     verdict = judge(results, plan)
     assert verdict.known == [listed] and verdict.unexpected == unlisted
     assert verdict.fixed == [passing[0]]
@@ -133,6 +135,18 @@ def test_plan_for_3_3_is_valid_and_every_entry_has_a_reason():
     assert len(plan.test_all_files) >= 40
     for entry in plan.known.values():
         assert entry.reason in known_failures.CATEGORIES and entry.why and not entry.why.startswith("REVIEW")
+
+
+def test_extension_test_directories_run_only_when_the_extension_is_linked(tmp_path):
+    for path in ["test/ruby/test_a.rb", "test/zlib/test_zlib.rb", "test/psych/visitors/test_emitter.rb",
+                 "test/psych/test_yaml.rb", "test/psych/helper.rb"]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+    plan = Plan(Path("plan.toml"), ["test/ruby/test_a.rb"], {}, {},
+                {"zlib": ["test/zlib"], "psych": ["test/psych"], "openssl": ["test/openssl"]})
+    assert plan.test_all_selection(("json",), tmp_path) == ["test/ruby/test_a.rb"]
+    assert plan.test_all_selection(("json", "psych"), tmp_path) == [
+        "test/ruby/test_a.rb", "test/psych/test_yaml.rb", "test/psych/visitors/test_emitter.rb"]
 
 
 def test_worker_reports_a_hung_wasm_as_timed_out(context):

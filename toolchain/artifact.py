@@ -1,30 +1,37 @@
-"""Artifacts: a stable directory per (Ruby series, profile) holding ruby.wasm, the stdlib tree
-it expects at /, a manifest of every input and output, and the smoke report.
+"""Artifacts: a stable directory per product holding ruby.wasm, the tree it expects at /, a
+manifest of every input and output, and the smoke report.
 
-An artifact is assembled in a staging directory, smoke-checked there, and only then
-swapped into place, so the published directory is always a verified one.
+An artifact is assembled in a staging directory, smoke-checked there, and only then swapped
+into place, so the published directory is always a verified one.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
-from .cruby import PREFIX, RubyBuild
 from .fetch import sha256_file
-from .run import Artifact, artifact_dir
+from .run import Artifact, artifact_path
 from .steps import replace_dir, step, write_atomic
 from .verify import smoke
 
-EXTINIT_RE = re.compile(r'init\(Init_\w+, "([^"]+)"\);')
 
+@dataclass(frozen=True)
+class ArtifactSpec:
+    """Everything one published artifact is made of."""
+    name: str  # its directory under artifacts/
+    key: str  # the build key: the artifact is current when its manifest records this key
+    inputs: dict  # recorded in the manifest
+    wasm: Path  # the linked, asyncified ruby.wasm
+    trees: tuple[tuple[Path, str], ...]  # (host directory, its path under root/), copied in order
+    features: tuple[str, ...]  # prelinked features, each required by the smoke checks
+    smoke_scripts: tuple[Path, ...] = ()  # further checks (a gem's), run after the base ones
 
-def linked_features(build: RubyBuild) -> list[str]:
-    """The features CRuby registered for static init, read from the generated ext/extinit.c."""
-    extinit = build.build_dir / "obj" / "ext" / "extinit.c"
-    return EXTINIT_RE.findall(extinit.read_text()) if extinit.exists() else []
+    @property
+    def directory(self) -> Path:
+        return artifact_path(self.name)
 
 
 def tree_digests(root: Path) -> dict[str, str]:
@@ -43,13 +50,13 @@ def tree_sha256(digests: dict[str, str]) -> str:
     return hashlib.sha256("".join(f"{k}\0{v}\n" for k, v in sorted(digests.items())).encode()).hexdigest()
 
 
-def write_manifest(build: RubyBuild, staging: Artifact, features: list[str]) -> None:
+def write_manifest(spec: ArtifactSpec, staging: Artifact) -> None:
     root_digests = tree_digests(staging.root)
     manifest = {
-        "name": build.name,
-        "build_key": build.key,
-        "inputs": build.inputs(),
-        "features": features,
+        "name": spec.name,
+        "build_key": spec.key,
+        "inputs": spec.inputs,
+        "features": list(spec.features),
         "outputs": {
             "ruby.wasm": {"sha256": sha256_file(staging.wasm), "size": staging.wasm.stat().st_size},
             "root": {"files": len(root_digests), "sha256": tree_sha256(root_digests)},
@@ -62,31 +69,27 @@ def write_manifest(build: RubyBuild, staging: Artifact, features: list[str]) -> 
     write_atomic(staging.manifest, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
 
 
-def assemble(build: RubyBuild, install: Path) -> Artifact:
-    """Copy the installed ruby and stdlib into a staging artifact, smoke-check it, publish it."""
-    final = artifact_dir(build.recipe.series, build.profile)
+def assemble(spec: ArtifactSpec) -> Artifact:
+    """Copy ruby.wasm and its trees into a staging artifact, smoke-check it, publish it."""
+    final = spec.directory
     staging = Artifact(final.with_name(f".{final.name}.staging"))
     shutil.rmtree(staging.directory, ignore_errors=True)
-    prefix = install / PREFIX.lstrip("/")
     with step(f"assemble {final.name}"):
         staging.root.mkdir(parents=True)
-        shutil.copy2(prefix / "bin" / "ruby", staging.wasm)
-        shutil.copytree(prefix / "lib" / "ruby", staging.root / PREFIX.lstrip("/") / "lib" / "ruby",
-                        symlinks=True)
-    features = linked_features(build)
-    smoke(staging, features, staging.directory / "smoke.json")
-    write_manifest(build, staging, features)
+        shutil.copy2(spec.wasm, staging.wasm)
+        for tree, destination in spec.trees:
+            shutil.copytree(tree, staging.root / destination, symlinks=True, dirs_exist_ok=True)
+    smoke(staging, list(spec.features), list(spec.smoke_scripts), staging.directory / "smoke.json")
+    write_manifest(spec, staging)
     replace_dir(staging.directory, final)
     return Artifact(final)
 
 
-def is_current(build: RubyBuild | None) -> bool:
-    """True when the published artifact was made from exactly these inputs and is intact."""
-    if build is None:
-        return False
-    artifact = Artifact(artifact_dir(build.recipe.series, build.profile))
+def is_current(directory: Path, key: str) -> bool:
+    """True when the artifact in directory was made from exactly the inputs with this key and is intact."""
+    artifact = Artifact(directory)
     if not artifact.manifest.exists() or not artifact.wasm.exists():
         return False
     manifest = json.loads(artifact.manifest.read_text())
-    return (manifest.get("build_key") == build.key
+    return (manifest.get("build_key") == key
             and manifest["outputs"]["ruby.wasm"]["sha256"] == sha256_file(artifact.wasm))

@@ -7,28 +7,32 @@ so an interrupted build resumes at the phase it was in.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import fetch, providers, recipe
 from .baseruby import BaseRuby, find_baseruby
 from .errors import UserError
-from .paths import cache_dir
+from .libraries import OPTFLAGS, LibraryBuild, build_library, plan_library
+from .phases import KeyedBuild, PhasedBuild
 from .providers import Toolchain
-from .recipe import Recipe, Source
-from .source import Patch, patches_for, prepare_tree
-from .steps import run_logged, step, write_atomic
+from .recipe import Profile, Recipe, Source
+from .source import Patch, patches_for
 
 STACK_SIZE = 16 * 1024 * 1024
 LDFLAGS = f"-Xlinker --stack-first -Xlinker -z -Xlinker stack-size={STACK_SIZE}"
 PREFIX = "/usr/local"
+TARGET = "wasm32-wasi"  # RbConfig's arch: names the build's <arch>-fake.rb and its ruby ABI dirs
+# wasm-opt runs Asyncify with these; DWARF and producer notes go, the name section stays so
+# that traps still name their functions.
+WASMOPTFLAGS = "-Oz --strip-dwarf --strip-producers"
+EXTINIT_RE = re.compile(r'init\(Init_\w+, "([^"]+)"\);')
 
 
 @dataclass(frozen=True)
-class RubyBuild:
+class RubyBuild(KeyedBuild):
     """Everything one ruby.wasm build depends on, resolved and verified."""
     recipe: Recipe
     profile: str
@@ -37,10 +41,11 @@ class RubyBuild:
     toolchain: Toolchain
     baseruby: BaseRuby
     patches: tuple[Patch, ...]
+    libraries: tuple[LibraryBuild, ...]
 
     @property
     def extensions(self) -> tuple[str, ...]:
-        return self.recipe.profiles[self.profile]
+        return self.recipe.profiles[self.profile].extensions
 
     @property
     def name(self) -> str:
@@ -51,7 +56,9 @@ class RubyBuild:
             "--host=wasm32-unknown-wasi", f"--prefix={PREFIX}",
             "--with-static-linked-ext", f"--with-ext={','.join(self.extensions)}",
             "--disable-install-doc", f"--with-baseruby={self.baseruby.path}",
-            f"LDFLAGS={LDFLAGS}", "optflags=-O2", "debugflags=", "wasmoptflags=-O2",
+            f"LDFLAGS={LDFLAGS}", f"optflags={OPTFLAGS}", "debugflags=",
+            f"wasmoptflags={WASMOPTFLAGS}",
+            *[lib.expand(arg, "ruby_configure") for lib in self.libraries for arg in lib.recipe.ruby_configure],
         ]
 
     def inputs(self) -> dict:
@@ -64,20 +71,43 @@ class RubyBuild:
             "toolchain": self.toolchain.identity,
             "baseruby": self.baseruby.description,
             "profile": {"name": self.profile, "extensions": list(self.extensions)},
+            "libraries": {lib.name: {"version": lib.recipe.version, "sha256": lib.source.sha256,
+                                     "key": lib.key} for lib in self.libraries},
             "configure_args": self.configure_args(),
         }
 
     @property
-    def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.inputs(), sort_keys=True).encode()).hexdigest()
-
-    @property
-    def build_dir(self) -> Path:
-        return cache_dir("build") / f"ruby-{self.recipe.version}-{self.profile}-{self.key[:16]}"
+    def label(self) -> str:
+        return f"ruby-{self.recipe.version}-{self.profile}"
 
     @property
     def install_dir(self) -> Path:
         return self.build_dir / "install"
+
+    @property
+    def phases(self) -> PhasedBuild:
+        # Debian's ruby otherwise installs the target's default gems into DESTDIR/var/lib/gems.
+        env = {**os.environ, **self.toolchain.build_env(), "LC_ALL": "C", "DEBIAN_DISABLE_RUBYGEMS_INTEGRATION": "1"}
+        return PhasedBuild(self.build_dir, env)
+
+    @property
+    def source_root(self) -> Path:
+        return self.phases.source_root
+
+    @property
+    def wasm(self) -> Path:
+        return self.install_dir / PREFIX.lstrip("/") / "bin" / "ruby"
+
+    @property
+    def stdlib(self) -> tuple[Path, str]:
+        """The standard library's installed directory and its path in the wasm's tree."""
+        relative = f"{PREFIX.lstrip('/')}/lib/ruby"
+        return self.install_dir / relative, relative
+
+    def linked_features(self) -> tuple[str, ...]:
+        """The features CRuby registered for static init, read from the generated ext/extinit.c."""
+        extinit = self.build_dir / "obj" / "ext" / "extinit.c"
+        return tuple(EXTINIT_RE.findall(extinit.read_text())) if extinit.exists() else ()
 
 
 def fetch_url_label(source: Source) -> str:
@@ -85,38 +115,32 @@ def fetch_url_label(source: Source) -> str:
     return f"debian source package {source.debian.package} ({source.debian.suite})"
 
 
+def _profile(ruby: Recipe, profile: str) -> Profile:
+    if profile not in ruby.profiles:
+        raise UserError(f"Recipe {ruby.path} has no profile '{profile}'. "
+                        f"Profiles: {', '.join(ruby.profiles)}.")
+    return ruby.profiles[profile]
+
+
 def plan(series: str, profile: str, provider: str, fetch_missing: bool = True,
          quiet: bool = False) -> RubyBuild | None:
     """Resolve every input of a build; with fetch_missing=False, None if a source is not cached."""
     ruby = recipe.ruby_recipe(series)
-    if profile not in ruby.profiles:
-        raise UserError(f"Recipe {ruby.path} has no profile '{profile}'. "
-                        f"Profiles: {', '.join(ruby.profiles)}.")
-    if fetch_missing:
-        source, tarball = fetch.fetch_recipe(ruby)
-    else:
-        stored = [(s, fetch.verified_in_store(s)) for s in ruby.sources]
-        stored = [(s, path) for s, path in stored if path]
-        if not stored:
-            return None
-        source, tarball = stored[0]
+    libraries_named = _profile(ruby, profile).libraries
+    fetched = fetch.fetch_recipe(ruby) if fetch_missing else fetch.first_in_store(ruby)
+    if fetched is None:
+        return None
+    toolchain = providers.resolve(provider, quiet=quiet)
+    libraries = [plan_library(name, toolchain, fetch_missing) for name in libraries_named]
+    if None in libraries:
+        return None
+    source, tarball = fetched
     return RubyBuild(
-        recipe=ruby, profile=profile, source=source, tarball=tarball,
-        toolchain=providers.resolve(provider, quiet=quiet),
+        recipe=ruby, profile=profile, source=source, tarball=tarball, toolchain=toolchain,
         baseruby=find_baseruby(ruby.baseruby or "0"),
         patches=tuple(patches_for(f"ruby-{series}")),
+        libraries=tuple(libraries),  # type: ignore[arg-type]  # None was ruled out above
     )
-
-
-def _stamp(build: RubyBuild, phase: str) -> Path:
-    return build.build_dir / f".{phase}.done"
-
-
-def _build_env(build: RubyBuild) -> dict[str, str]:
-    env = {**os.environ, **build.toolchain.build_env(), "LC_ALL": "C"}
-    # Debian's ruby otherwise installs the target's default gems into DESTDIR/var/lib/gems.
-    env["DEBIAN_DISABLE_RUBYGEMS_INTEGRATION"] = "1"
-    return env
 
 
 def _skip_bundled_gems(source_root: Path) -> None:
@@ -127,34 +151,15 @@ def _skip_bundled_gems(source_root: Path) -> None:
         listing.write_text("# bundled gems are not installed by this toolchain\n")
 
 
-def _run_phase(build: RubyBuild, phase: str, title: str, command: list[str], cwd: Path) -> None:
-    """Run one build phase unless its stamp says it finished; record its duration."""
-    if _stamp(build, phase).exists():
-        return
-    cwd.mkdir(parents=True, exist_ok=True)
-    with step(title) as timer:
-        run_logged(phase, command, build.build_dir / "logs" / f"{phase}.log", cwd=cwd, env=_build_env(build))
-    write_atomic(_stamp(build, phase), f"{timer.elapsed:.1f}".encode())
-
-
-def phase_seconds(build: RubyBuild) -> dict[str, float]:
-    """How long each finished phase took, read back from its stamp."""
-    return {phase: float(_stamp(build, phase).read_text() or 0)
-            for phase in ("source", "configure", "install") if _stamp(build, phase).exists()}
-
-
 def build_ruby(build: RubyBuild) -> Path:
-    """Configure, compile and install into the build directory; return the install root."""
-    if not _stamp(build, "source").exists():
-        with step(f"unpack and patch {build.tarball.name}") as timer:
-            root = prepare_tree(build.tarball, list(build.patches), build.build_dir / "src")
-            _skip_bundled_gems(root)
-        write_atomic(build.build_dir / "source-root", str(root).encode())
-        write_atomic(_stamp(build, "source"), f"{timer.elapsed:.1f}".encode())
-    source_root = Path((build.build_dir / "source-root").read_text())
-    _run_phase(build, "configure", "configure", [str(source_root / "configure"), *build.configure_args()],
-               cwd=build.build_dir / "obj")
-    _run_phase(build, "install", f"make -j{os.cpu_count()} install (compile, link, Asyncify)",
-               ["make", f"-j{os.cpu_count()}", "install", f"DESTDIR={build.install_dir}"],
-               cwd=build.build_dir / "obj")
+    """Build the profile's C libraries, then configure, compile and install Ruby into the build
+    directory; return the install root."""
+    for library in build.libraries:
+        build_library(library)
+    phases = build.phases
+    source_root = phases.unpack(build.tarball, build.patches, build.source.root, prepare=_skip_bundled_gems)
+    obj = build.build_dir / "obj"
+    phases.run("configure", "configure", [str(source_root / "configure"), *build.configure_args()], cwd=obj)
+    phases.run("install", f"make -j{os.cpu_count()} install (compile, link, Asyncify)",
+               ["make", f"-j{os.cpu_count()}", "install", f"DESTDIR={build.install_dir}"], cwd=obj)
     return build.install_dir

@@ -10,11 +10,12 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from .errors import UserError
 from .paths import cache_dir
 from .recipe import DebianSource
-from .steps import write_atomic
+from .steps import say, write_atomic
 
 APT_ETC = Path("/etc/apt")
 OS_RELEASE = Path("/etc/os-release")
@@ -125,23 +126,33 @@ def _apt(state: Path, *args: str) -> str:
     return result.stdout
 
 
-def source_url(source: DebianSource) -> str:
-    """Ask apt, with a deb-src list for the recipe's suite, where the recipe's file lives."""
+def pool_url(archive_uri: str, package: str, file: str) -> str:
+    """Where Debian's archive keeps a source package's file: pool/main/<prefix>/<package>/<file>,
+    the prefix being the package's first letter, or its first four for lib* packages."""
+    prefix = package[:4] if package.startswith("lib") else package[0]
+    return f"{archive_uri.rstrip('/')}/pool/main/{prefix}/{package}/{quote(file)}"
+
+
+def _indexed_files(source: DebianSource) -> dict[str, str]:
+    """The package's files as the suite's deb-src index lists them now: file name -> URL."""
     state = cache_dir("apt", source.suite)
     (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
     (state / "cache").mkdir(exist_ok=True)
     write_atomic(state / "deb-src.sources", deb_src_config(source.suite).encode())
     _apt(state, "update")
     listing = _apt(state, "--print-uris", "source", source.package)
-    files = {}
-    for line in listing.splitlines():
-        match = PRINT_URI_RE.match(line.strip())
-        if match:
-            files[match["file"]] = match["url"]
-    if source.file not in files:
-        raise UserError(
-            f"Debian source package '{source.package}' in suite '{source.suite}' has no file "
-            f"'{source.file}' (it has: {', '.join(sorted(files)) or 'nothing'}). Update the recipe's "
-            "debian.file and sha256 to the package's current orig tarball."
-        )
-    return files[source.file]
+    return {match["file"]: match["url"] for match in map(PRINT_URI_RE.match, map(str.strip, listing.splitlines()))
+            if match}
+
+
+def source_url(source: DebianSource) -> str:
+    """Ask apt, with a deb-src list for the recipe's suite, where the recipe's file lives. A stable
+    update can move the suite's index to a newer version while the archive's pool still holds the
+    pinned file, so a file the index no longer lists is looked for at its pool path; the pinned
+    sha256 decides either way."""
+    files = _indexed_files(source)
+    if source.file in files:
+        return files[source.file]
+    say(f"    {source.file}: not in {source.suite}'s index now (it lists "
+        f"{', '.join(sorted(f for f in files if '.orig.' in f)) or 'no orig tarball'}); trying the pool path")
+    return pool_url(machine_archive().uri, source.package, source.file)

@@ -164,16 +164,24 @@ def _fetch_url(url: str, source: Source) -> Path:
     return final
 
 
+def first_in_store(recipe: Recipe, platform: str | None = None) -> tuple[Source, Path] | None:
+    """The first of the recipe's sources already verified in the store; no network."""
+    for source in recipe.sources_for(platform):
+        stored = verified_in_store(source)
+        if stored:
+            return source, stored
+    return None
+
+
 def fetch_recipe(recipe: Recipe, platform: str | None = None) -> tuple[Source, Path]:
     """The first of the recipe's sources that is stored or can be fetched, with its verified file."""
     candidates = recipe.sources_for(platform)
     if not candidates:
         raise UserError(f"Recipe {recipe.path} has no [[source]] for platform '{platform}'. "
                         "Add one, or choose another toolchain provider.")
-    for source in candidates:
-        stored = verified_in_store(source)
-        if stored:
-            return source, stored
+    stored = first_in_store(recipe, platform)
+    if stored:
+        return stored
     failures = []
     for source in candidates:
         try:

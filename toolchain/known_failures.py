@@ -40,6 +40,21 @@ class Plan:
     # test-all tests not run at all, by file: regexps of Class#method. Only for tests that leave
     # the wasm process unusable for every test after them; each says why in the plan.
     excluded: dict[str, list[str]]
+    # test-all files or directories that run only when the artifact links the extension
+    by_extension: dict[str, list[str]]
+
+    def test_all_selection(self, extensions: tuple[str, ...], source: Path) -> list[str]:
+        """The test-all files for an artifact with these extensions, directories expanded."""
+        chosen = list(self.test_all_files)
+        for extension, paths in self.by_extension.items():
+            if extension not in extensions:
+                continue
+            for path in paths:
+                if (source / path).is_dir():
+                    chosen += sorted(p.relative_to(source).as_posix() for p in (source / path).rglob("test_*.rb"))
+                else:
+                    chosen.append(path)
+        return chosen
 
 
 def _entry(path: Path, index: int, raw: dict, table: str = "known_failure") -> KnownFailure:
@@ -72,7 +87,12 @@ def load_plan(series: str) -> Plan:
     for i, entry in enumerate(raw.get("excluded", [])):
         rule = _entry(path, i, entry, "excluded")
         excluded.setdefault(rule.file, []).append(rule.test)
-    return Plan(path, list(raw.get("test_all", {}).get("files", [])), known, excluded)
+    test_all = raw.get("test_all", {})
+    by_extension = test_all.get("by_extension", {})
+    if not all(isinstance(v, list) and all(isinstance(p, str) for p in v) for v in by_extension.values()):
+        raise UserError(f"Verification plan {path}: test_all.by_extension must map extension names to "
+                        'lists of paths, e.g. zlib = ["test/zlib"].')
+    return Plan(path, list(test_all.get("files", [])), known, excluded, by_extension)
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,56 @@
-"""Products: each has a name and one build step, from recipe to verified artifact."""
+"""Products: each has a name and one build step, from recipe to verified artifact.
+
+- `ruby-<series>-<profile>` (doit ruby_wasm): CRuby with a profile's extensions prelinked.
+- `ruby-<series>-<gem>` (doit ext:<gem>): that ruby.wasm linked again with a gem's C extension,
+  carrying the gem's Ruby files (and its run-time dependencies') on the load path.
+"""
 from __future__ import annotations
 
-from . import cruby
-from .artifact import assemble, is_current
-from .run import Artifact, artifact_dir
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import cruby, gems, link
+from .artifact import ArtifactSpec, assemble, is_current
+from .cruby import RubyBuild
+from .errors import UserError
+from .gems import SITE_RUBY, BuiltExtension, ExtensionBuild, GemSource
+from .known_failures import PLANS_DIR
+from .phases import KeyedBuild
+from .run import DEFAULT_PROFILE, Artifact, artifact_dir, artifact_path
 from .steps import say
 from .verify import verify_suites
+
+RUBY_ABI = "3.3.0"  # the ABI directory of Ruby 3.3's load path (site_ruby/3.3.0)
+
+
+# --- ruby.wasm by profile ----------------------------------------------------------------------
+
+def ruby_spec(build: RubyBuild) -> ArtifactSpec:
+    return ArtifactSpec(build.name, build.key, build.inputs(), build.wasm, (build.stdlib,),
+                        build.linked_features())
 
 
 def ruby_wasm_is_current(series: str, profile: str, provider: str) -> bool:
     """Cheap check for the task graph: no download, no build, no network unless nothing is cached."""
     if not (artifact_dir(series, profile) / "manifest.json").exists():
         return False
-    return is_current(cruby.plan(series, profile, provider, fetch_missing=False, quiet=True))
+    build = cruby.plan(series, profile, provider, fetch_missing=False, quiet=True)
+    return build is not None and is_current(artifact_dir(series, profile), build.key)
 
 
 def build_ruby_wasm(series: str, profile: str, provider: str) -> Artifact:
     return _build(cruby.plan(series, profile, provider))
 
 
-def _build(build: cruby.RubyBuild) -> Artifact:
-    series, profile = build.recipe.series, build.profile
-    say(f"ruby {build.recipe.version}, profile '{profile}' ({len(build.extensions)} extensions), "
+def _build(build: RubyBuild) -> Artifact:
+    say(f"ruby {build.recipe.version}, profile '{build.profile}' ({len(build.extensions)} extensions), "
         f"source {build.source.filename}, toolchain {build.toolchain.identity}")
-    if is_current(build):
-        artifact = Artifact(artifact_dir(series, profile))
+    directory = artifact_dir(build.recipe.series, build.profile)
+    if is_current(directory, build.key):
+        artifact = Artifact(directory)
     else:
-        artifact = assemble(build, cruby.build_ruby(build))
+        cruby.build_ruby(build)
+        artifact = assemble(ruby_spec(build))
     say(f"ruby.wasm: {artifact.wasm}")
     return artifact
 
@@ -37,3 +61,85 @@ def verify_ruby_wasm(series: str, profile: str, provider: str, suites: list[str]
     build = cruby.plan(series, profile, provider)
     _build(build)
     return verify_suites(build, suites, strict, workers)
+
+
+# --- ruby.wasm with a gem's extension -----------------------------------------------------------
+
+def gem_smoke_script(name: str) -> Path:
+    path = PLANS_DIR / f"gem-{name}-smoke.rb"
+    if not path.exists():
+        raise UserError(f"Gem '{name}' has no smoke checks: expected {path}. Write checks that exercise "
+                        "its extension (see the other gem-*-smoke.rb files); an artifact is published "
+                        "only after its smoke checks pass.")
+    return path
+
+
+@dataclass(frozen=True)
+class ExtProduct(KeyedBuild):
+    """ruby.wasm with one gem's extension: the gem, and the link of its extension into a Ruby build."""
+    gem: GemSource
+    link: link.LinkBuild
+
+    @property
+    def ruby(self) -> RubyBuild:
+        return self.link.ruby
+
+    @property
+    def extension(self) -> ExtensionBuild:
+        return self.link.extensions[0]
+
+    @property
+    def name(self) -> str:
+        return f"ruby-{self.ruby.recipe.series}-{self.gem.name}"
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def inputs(self) -> dict:
+        return {"ruby": self.ruby.inputs(), "link": self.link.inputs(),
+                "gems": {gem.name: gem.inputs() for gem in self.gem.with_deps()},
+                "extension": self.extension.inputs(),
+                "libraries": {lib.name: lib.inputs() for lib in self.extension.all_libraries()},
+                "smoke": gem_smoke_script(self.gem.name).read_text()}
+
+    def spec(self, built: BuiltExtension, wasm: Path) -> ArtifactSpec:
+        site = SITE_RUBY.format(abi=RUBY_ABI)
+        return ArtifactSpec(
+            self.name, self.key, self.inputs(), wasm,
+            (self.ruby.stdlib, *[(gem.tree() / "lib", site) for gem in self.gem.with_deps()]),
+            (*self.ruby.linked_features(), built.feature), (gem_smoke_script(self.gem.name),))
+
+
+def plan_ext(name: str, series: str, provider: str, fetch_missing: bool = True,
+             quiet: bool = False) -> ExtProduct | None:
+    gem = gems.plan_gem(name, fetch_missing)
+    if gem is None:
+        return None
+    ruby = cruby.plan(series, gem.recipe.ruby_profile or DEFAULT_PROFILE, provider, fetch_missing, quiet)
+    extension = gems.plan_extension(gem, ruby, fetch_missing) if ruby else None
+    if ruby is None or extension is None:
+        return None
+    return ExtProduct(gem, link.LinkBuild(ruby, (extension,)))
+
+
+def ext_is_current(name: str, series: str, provider: str) -> bool:
+    product = plan_ext(name, series, provider, fetch_missing=False, quiet=True)
+    return product is not None and is_current(artifact_path(product.name), product.key)
+
+
+def build_ext(name: str, series: str, provider: str) -> Artifact:
+    product = plan_ext(name, series, provider)
+    assert product is not None
+    say(f"{product.gem.name} {product.gem.recipe.version} ({product.gem.source.filename}) prelinked into "
+        f"ruby {product.ruby.recipe.version}, profile '{product.ruby.profile}', toolchain "
+        f"{product.ruby.toolchain.identity}")
+    directory = artifact_path(product.name)
+    if is_current(directory, product.key):
+        artifact = Artifact(directory)
+    else:
+        cruby.build_ruby(product.ruby)
+        built = gems.build_extension(product.extension)
+        artifact = assemble(product.spec(built, link.link(product.link, [built])))
+    say(f"ruby.wasm: {artifact.wasm}")
+    return artifact

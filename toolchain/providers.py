@@ -22,7 +22,7 @@ from .paths import cache_dir
 from .steps import replace_dir, say, step, write_atomic
 
 PROVIDERS = ("auto", "wasi-sdk", "debian", "path")
-DEBIAN_PACKAGES = ("clang-19", "lld-19", "libclang-rt-19-dev-wasm32", "wasi-libc", "binaryen")
+DEBIAN_PACKAGES = ("clang-19", "lld-19", "llvm-19", "libclang-rt-19-dev-wasm32", "wasi-libc", "binaryen")
 DEBIAN_LLVM_BIN = Path("/usr/lib/llvm-19/bin")
 DEBIAN_WASI_INCLUDE = Path("/usr/include/wasm32-wasi")
 DEBIAN_WASI_LIB = Path("/usr/lib/wasm32-wasi")

@@ -17,20 +17,35 @@ from .paths import RECIPES_DIR
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 VERSION_RE = re.compile(r"^\d+(\.\d+){0,3}$")
-KINDS = ("toolchain", "ruby")
+KINDS = ("toolchain", "ruby", "library", "gem")
+BUILD_SYSTEMS = ("configure", "cmake")
 
 # Allowed fields per table: name -> (python type, required).
 TOP_FIELDS = {
     "name": (str, True), "kind": (str, True), "version": (str, True),
     "description": (str, True), "verifiable": (bool, False), "series": (str, False),
     "source": (list, True), "facts": (dict, False), "profiles": (dict, False),
-    "baseruby": (str, False),
+    "baseruby": (str, False), "build": (dict, False), "deps": (list, False),
+    "ruby_configure": (list, False), "libraries": (list, False), "extension": (dict, False),
+    "ruby_profile": (str, False),
+}
+# Fields that mean something for some kinds only.
+KIND_FIELDS = {
+    "series": ("ruby",), "profiles": ("ruby",), "baseruby": ("ruby",),
+    "build": ("library",), "ruby_configure": ("library",), "deps": ("library", "gem"),
+    "libraries": ("gem",), "extension": ("gem",), "ruby_profile": ("gem",),
 }
 SOURCE_FIELDS = {
     "url": (str, False), "debian": (dict, False), "sha256": (str, True),
-    "platform": (str, False), "note": (str, False),
+    "platform": (str, False), "note": (str, False), "root": (str, False),
 }
 DEBIAN_FIELDS = {"package": (str, True), "suite": (str, True), "file": (str, True)}
+BUILD_FIELDS = {
+    "system": (str, True), "script": (str, False), "args": (list, False), "env": (dict, False),
+    "make": (list, False),
+}
+EXTENSION_FIELDS = {"dir": (str, True), "args": (list, False)}
+PROFILE_FIELDS = {"base": (str, False), "extensions": (list, False), "libraries": (list, False)}
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,7 @@ class Source:
     debian: DebianSource | None = None
     platform: str | None = None
     note: str = ""
+    root: str = ""  # the component's directory inside the unpacked file, when not its top directory
 
     @property
     def filename(self) -> str:
@@ -55,6 +71,32 @@ class Source:
             return self.debian.file
         assert self.url
         return Path(urlparse(self.url).path).name
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """How a C library is configured and built. Strings may name {prefix} (the install prefix),
+    {cflags} (the CFLAGS every library gets) and {<dependency>} (a dependency's prefix)."""
+    system: str  # configure: a configure script run in the tree, then make; cmake
+    script: str = "configure"
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    make: tuple[str, ...] = ("install",)
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A gem's C extension: the directory holding its extconf.rb, and the arguments extconf.rb
+    gets; {<library>} names a library recipe's install prefix."""
+    dir: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The extensions statically linked into one ruby.wasm, and the C libraries they need."""
+    extensions: tuple[str, ...]
+    libraries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,8 +110,14 @@ class Recipe:
     verifiable: bool = True
     series: str = ""
     facts: dict[str, str] = field(default_factory=dict)
-    profiles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict)
     baseruby: str = ""  # oldest host Ruby that can drive this version's cross build
+    build: BuildSpec | None = None
+    deps: tuple[str, ...] = ()
+    ruby_configure: tuple[str, ...] = ()  # what CRuby's configure needs to find this library
+    libraries: tuple[str, ...] = ()  # C library recipes a gem's extension links
+    extension: Extension | None = None
+    ruby_profile: str = ""  # the profile of the ruby.wasm a gem is prelinked into
 
     def sources_for(self, platform: str | None) -> list[Source]:
         return [s for s in self.sources if s.platform in (None, platform)]
@@ -112,18 +160,65 @@ def _parse_source(path: Path, raw: Any, index: int) -> Source:
     elif urlparse(raw["url"]).scheme not in ("http", "https", "file"):
         raise _fail(path, where + "url", f"is not an http(s) or file URL ({raw['url']!r})",
                     "Give the full download URL.")
+    root = raw.get("root", "")
+    if root.startswith("/") or ".." in Path(root).parts:
+        raise _fail(path, where + "root", f"must be a relative path inside the file ({root!r})",
+                    "Write it as the directory's path inside the unpacked archive.")
     return Source(sha256=raw["sha256"], url=raw.get("url"), debian=debian,
-                  platform=raw.get("platform"), note=raw.get("note", ""))
+                  platform=raw.get("platform"), note=raw.get("note", ""), root=root)
 
 
-def _parse_profiles(path: Path, raw: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-    profiles = {}
-    for name, exts in raw.items():
-        if not isinstance(exts, list) or not all(isinstance(e, str) for e in exts):
-            raise _fail(path, f"profiles.{name}", "must be a list of extension names",
-                        'Write it as name = ["json", "stringio"].')
-        profiles[name] = tuple(exts)
+def _string_list(path: Path, where: str, value: list) -> tuple[str, ...]:
+    if not all(isinstance(item, str) for item in value):
+        raise _fail(path, where, "must be a list of strings", 'Write it as ["a", "b"].')
+    return tuple(value)
+
+
+def _parse_profiles(path: Path, raw: dict[str, Any]) -> dict[str, Profile]:
+    """Profiles are tables; `base` names a profile whose extensions and libraries this one extends."""
+    profiles: dict[str, Profile] = {}
+    for name, table in raw.items():
+        where = f"profiles.{name}"
+        if not isinstance(table, dict):
+            raise _fail(path, where, "must be a table", f"Write it as [profiles.{name}] with extensions = [...].")
+        _check_table(path, table, PROFILE_FIELDS, where + ".")
+        base = Profile(())
+        if "base" in table:
+            if table["base"] not in profiles:
+                raise _fail(path, where + ".base", f"names '{table['base']}', which is not defined above it",
+                            f"Defined so far: {', '.join(profiles) or 'none'}.")
+            base = profiles[table["base"]]
+        profiles[name] = Profile(
+            base.extensions + _string_list(path, where + ".extensions", table.get("extensions", [])),
+            base.libraries + _string_list(path, where + ".libraries", table.get("libraries", [])))
     return profiles
+
+
+def _parse_build(path: Path, raw: dict[str, Any]) -> BuildSpec:
+    _check_table(path, raw, BUILD_FIELDS, "build.")
+    if raw["system"] not in BUILD_SYSTEMS:
+        raise _fail(path, "build.system", f"is {raw['system']!r}", f"Use one of: {', '.join(BUILD_SYSTEMS)}.")
+    env = raw.get("env", {})
+    if not all(isinstance(value, str) for value in env.values()):
+        raise _fail(path, "build.env", "must map names to strings", 'Write it as { CFLAGS = "-O2" }.')
+    return BuildSpec(system=raw["system"], script=raw.get("script", "configure"),
+                     args=_string_list(path, "build.args", raw.get("args", [])),
+                     env=tuple(sorted(env.items())),
+                     make=_string_list(path, "build.make", raw.get("make", ["install"])))
+
+
+def _parse_extension(path: Path, raw: dict[str, Any]) -> Extension:
+    _check_table(path, raw, EXTENSION_FIELDS, "extension.")
+    return Extension(dir=raw["dir"], args=_string_list(path, "extension.args", raw.get("args", [])))
+
+
+def _check_kind_fields(path: Path, raw: dict[str, Any]) -> None:
+    for name, kinds in KIND_FIELDS.items():
+        if name in raw and raw["kind"] not in kinds:
+            raise _fail(path, name, f"belongs in {' and '.join(kinds)} recipes, not in a {raw['kind']} recipe",
+                        "Remove it, or fix the recipe's kind.")
+    if raw["kind"] == "library" and "build" not in raw:
+        raise _fail(path, "build", "is missing", "Give a library a [build] table with its build system.")
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -142,6 +237,7 @@ def load_recipe(path: Path) -> Recipe:
                     "Write the oldest usable host Ruby version, e.g. 3.0.")
     if not raw["source"]:
         raise _fail(path, "source", "is empty", "Give at least one [[source]].")
+    _check_kind_fields(path, raw)
     return Recipe(
         path=path, name=raw["name"], kind=raw["kind"], version=raw["version"],
         description=raw["description"], verifiable=raw.get("verifiable", True),
@@ -150,6 +246,12 @@ def load_recipe(path: Path) -> Recipe:
         facts={k: str(v) for k, v in raw.get("facts", {}).items()},
         profiles=_parse_profiles(path, raw.get("profiles", {})),
         baseruby=raw.get("baseruby", ""),
+        build=_parse_build(path, raw["build"]) if "build" in raw else None,
+        deps=_string_list(path, "deps", raw.get("deps", [])),
+        ruby_configure=_string_list(path, "ruby_configure", raw.get("ruby_configure", [])),
+        libraries=_string_list(path, "libraries", raw.get("libraries", [])),
+        extension=_parse_extension(path, raw["extension"]) if "extension" in raw else None,
+        ruby_profile=raw.get("ruby_profile", ""),
     )
 
 
@@ -165,9 +267,18 @@ def load(name: str) -> Recipe:
     return load_recipe(path)
 
 
+def load_kind(name: str, kind: str) -> Recipe:
+    recipe = load(name)
+    if recipe.kind != kind:
+        raise _fail(recipe.path, "kind", f"is {recipe.kind!r}", f"This recipe is used as kind = \"{kind}\".")
+    return recipe
+
+
+def names_of_kind(kind: str) -> list[str]:
+    """The recipes of one kind, by name, sorted."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.toml") if load_recipe(p).kind == kind)
+
+
 def ruby_recipe(series: str) -> Recipe:
     """The recipe for a Ruby series such as '3.3' (file recipes/ruby-3.3.toml)."""
-    recipe = load(f"ruby-{series}")
-    if recipe.kind != "ruby":
-        raise _fail(recipe.path, "kind", f"is {recipe.kind!r}", "A Ruby recipe needs kind = \"ruby\".")
-    return recipe
+    return load_kind(f"ruby-{series}", "ruby")

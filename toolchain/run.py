@@ -169,8 +169,17 @@ class RubyWasm:
             return result
 
 
+# What `doit ruby_wasm` builds and the runner runs when no profile is named: the one most
+# Ruby code needs (zlib, YAML, OpenSSL).
+DEFAULT_PROFILE = "full"
+
+
+def artifact_path(name: str) -> Path:
+    return cache_dir("artifacts") / name
+
+
 def artifact_dir(series: str, profile: str) -> Path:
-    return cache_dir("artifacts") / f"ruby-{series}-{profile}"
+    return artifact_path(f"ruby-{series}-{profile}")
 
 
 RUNNER_OPTIONS = ("--artifact", "--ruby", "--profile", "--dir", "--env")
@@ -210,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Run a built ruby.wasm under wasmtime.")
     parser.add_argument("--artifact", type=Path, help="artifact directory (default: from --ruby/--profile)")
     parser.add_argument("--ruby", default="3.3", help="Ruby series of the default artifact")
-    parser.add_argument("--profile", default="default", help="profile of the default artifact")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, help="profile of the default artifact")
     parser.add_argument("--dir", action="append", default=[], help="grant a host directory to the wasm")
     parser.add_argument("--env", action="append", default=[], help="set an environment variable")
     options = parser.parse_args(ours)

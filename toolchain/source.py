@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
-from .extract import extract_tar, single_top_dir
+from .extract import extract_tar, is_package, single_top_dir
 from .paths import PATCHES_DIR
 
 
@@ -39,10 +39,17 @@ def apply_patch(patch: Patch, tree: Path) -> None:
         )
 
 
-def prepare_tree(tarball: Path, patches: list[Patch], destination: Path) -> Path:
-    """Unpack tarball into destination, apply patches, and return the source root."""
+def prepare_tree(tarball: Path, patches: list[Patch], destination: Path, subdir: str = "") -> Path:
+    """Unpack tarball into destination, apply patches, and return the source root: `subdir` of the
+    unpacked files when given, else a package's payload or a tarball's single top directory."""
     extract_tar(tarball, destination)
-    root = single_top_dir(destination)
+    if subdir or is_package(tarball):
+        root = destination / subdir
+    else:
+        root = single_top_dir(destination)
+    if not root.is_dir():
+        raise UserError(f"{tarball.name} has no directory '{subdir}'. Fix the source's 'root' field "
+                        "in the recipe to the directory that holds the component.")
     for patch in patches:
         apply_patch(patch, root)
     return root

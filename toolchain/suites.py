@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,10 @@ from .workers import LAUNCHER
 RUBY_SUPPORT = Path(__file__).with_name("ruby")
 BTEST_REPORTER = RUBY_SUPPORT / "btest_reporter.rb"
 BTEST_TIMEOUT = 120.0
-TEST_ALL_FILE_TIMEOUT = 180.0
+TEST_FILE_TIMEOUT = 180.0
 MAX_CRASH_RERUNS = 10
-SUITES = ("basictest", "bootstraptest", "test-all")
+SUITES = ("basictest", "bootstraptest", "test-all", "minitest")
+RUBY_SUITES = ("basictest", "bootstraptest", "test-all")  # CRuby's own, run by `doit verify`
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class SuiteContext:
     host_ruby: Path
     workdir: Path
     workers: int
+    test_libs: tuple[Path, ...] = ()  # put on the load path of every test file (a gem's minitest)
 
 
 # --- basictest ------------------------------------------------------------------------------
@@ -153,55 +156,108 @@ def interrupted_test(results: list[TestResult]) -> str | None:
                  or r.message.startswith("the wasm exited")), None)
 
 
-def _run_test_all_once(context: SuiteContext, file: str, excluded: list[str], attempt: int) -> list[TestResult]:
-    """One wasm run of a test file; `excluded` are regexps of test names (Class#method) not to run."""
+def _run_file_in_wasm(context: SuiteContext, file: str, argv: list[str], env: dict[str, str],
+                      attempt: int) -> tuple[str, dict]:
+    """One wasm run of a test file, with the source tree at /src, the harness files at /harness,
+    each test library at /testlib/<n> and a scratch /tmp; the output is logged."""
     scratch = Path(tempfile.mkdtemp(dir=context.workdir))
-    exclusions = [f"-n!/{pattern}/" for pattern in excluded]
-    argv = ["-r/harness/wasi_harness.rb", "/src/test/runner.rb", "-v", "--tty=no", "--show-skip",
-            "--test-order=sorted", *exclusions, f"/src/{file}"]
     mounts = [[str(context.source), "/src", False], [str(RUBY_SUPPORT), "/harness", False],
-              [str(scratch), "/tmp", True]]
-    answer = request(str(context.socket), argv, mounts, {"TMPDIR": "/tmp", "RUBY_TEST_SOURCE": "/src"},
-                     TEST_ALL_FILE_TIMEOUT)
+              [str(scratch), "/tmp", True],
+              *[[str(lib), f"/testlib/{n}", False] for n, lib in enumerate(context.test_libs)]]
+    answer = request(str(context.socket), argv, mounts, {"TMPDIR": "/tmp", **env}, TEST_FILE_TIMEOUT)
     output = answer["stdout"].decode(errors="replace") + answer["stderr"].decode(errors="replace")
     log = context.workdir / f"{file.replace('/', '_')}.{attempt}.log"
     log.write_text(output + (f"\nwasm trap: {answer['trap']}\n" if answer["trap"] else ""))
     shutil.rmtree(scratch, ignore_errors=True)
+    return output, answer
+
+
+def run_test_all_once(context: SuiteContext, file: str, excluded: list[str], attempt: int) -> list[TestResult]:
+    """One run of a test-all file with CRuby's own harness; `excluded` are regexps of test names
+    (Class#method) not to run."""
+    argv = ["-r/harness/wasi_harness.rb", "/src/test/runner.rb", "-v", "--tty=no", "--show-skip",
+            "--test-order=sorted", *[f"-n!/{pattern}/" for pattern in excluded], f"/src/{file}"]
+    output, answer = _run_file_in_wasm(context, file, argv, {"RUBY_TEST_SOURCE": "/src"}, attempt)
     return parse_test_all(file, output, answer["exit_code"], answer["trap"])
 
 
-def run_test_all_file(context: SuiteContext, file: str, excluded: list[str]) -> list[TestResult]:
+# --- a gem's minitest tests ------------------------------------------------------------------
+
+MINITEST_MARK = "\x1eRUBY-WASM-TEST "
+
+
+def parse_minitest(file: str, output: str, exit_code: int, trap: str | None) -> list[TestResult]:
+    """Results from the lines toolchain/ruby/minitest_wasi.rb writes; a test that started and never
+    reported a result is the one a trap or exit interrupted."""
+    started: list[str] = []
+    finished: dict[str, TestResult] = {}
+    for line in output.splitlines():
+        if not line.startswith(MINITEST_MARK):
+            continue
+        event = json.loads(line[len(MINITEST_MARK):])
+        if "start" in event:
+            started.append(event["start"])
+        else:
+            finished[event["test"]] = TestResult("minitest", file, event["test"], event["outcome"], event["message"])
+    interrupted = f"interrupted: {trap}" if trap else f"the wasm exited ({exit_code}) during this test"
+    results = [finished.get(name) or TestResult("minitest", file, name, "error", interrupted)
+               for name in dict.fromkeys(started)]
+    if not started and exit_code != 0:
+        results.append(TestResult("minitest", file, "(load)", "error",
+                                  trap or f"no test ran (exit code {exit_code}): {output.strip()[-800:]}"))
+    return results
+
+
+def run_minitest_once(context: SuiteContext, file: str, excluded: list[str], attempt: int) -> list[TestResult]:
+    """One run of a gem's test file under minitest, in a fixed order (seed 0)."""
+    exclusion = ["-e", f"/{'|'.join(f'(?:{pattern})' for pattern in excluded)}/"] if excluded else []
+    argv = [*[f"-I/testlib/{n}" for n in range(len(context.test_libs))], "-r/harness/minitest_wasi.rb",
+            f"/src/{file}", "--seed", "0", *exclusion]
+    output, answer = _run_file_in_wasm(context, file, argv, {}, attempt)
+    return parse_minitest(file, output, answer["exit_code"], answer["trap"])
+
+
+# --- running files until every test has run --------------------------------------------------
+
+RunOnce = Callable[[SuiteContext, str, list[str], int], list[TestResult]]
+
+
+def run_file(context: SuiteContext, run_once: RunOnce, file: str, excluded: list[str]) -> list[TestResult]:
     """Run one file inside the wasm. A trap ends the whole run, so the test it interrupted is
     recorded and the file runs again without it, until the rest completes."""
     crashed: list[TestResult] = []
     while True:
-        results = _run_test_all_once(context, file,
-                                     excluded + [f"\\A{re.escape(r.name)}\\z" for r in crashed], len(crashed))
+        results = run_once(context, file, excluded + [f"\\A{re.escape(r.name)}\\z" for r in crashed],
+                           len(crashed))
         victim = interrupted_test(results)
         if victim is None or len(crashed) >= MAX_CRASH_RERUNS:
             return crashed + results
         crashed += [r for r in results if r.name == victim]
 
 
-def run_test_all(context: SuiteContext, files: list[str], excluded: dict[str, list[str]]) -> list[TestResult]:
+def run_files(context: SuiteContext, run_once: RunOnce, files: list[str],
+              excluded: dict[str, list[str]]) -> list[TestResult]:
     missing = [f for f in files if not (context.source / f).exists()]
     if missing:
-        raise UserError(f"test-all files not in the Ruby source tree: {', '.join(missing)}. "
+        raise UserError(f"Test files not in {context.source}: {', '.join(missing)}. "
                         "Fix the file list in the verification plan.")
     with ThreadPoolExecutor(context.workers) as pool:
-        return [result for results in pool.map(lambda f: run_test_all_file(context, f, excluded.get(f, [])), files)
+        return [result for results in pool.map(lambda f: run_file(context, run_once, f, excluded.get(f, [])), files)
                 for result in results]
 
 
-def run_suite(context: SuiteContext, suite: str, test_all_files: list[str],
-              test_all_excluded: dict[str, list[str]]) -> SuiteRun:
+def run_suite(context: SuiteContext, suite: str, files: list[str], excluded: dict[str, list[str]]) -> SuiteRun:
+    """Run one suite; `files` and `excluded` (regexps of test names, by file) are for the suites
+    that run test files (test-all, minitest)."""
     started = time.monotonic()
     if suite == "basictest":
         results = run_basictest(context)
     elif suite == "bootstraptest":
         results = run_bootstraptest(context)
     elif suite == "test-all":
-        results = run_test_all(context, test_all_files, test_all_excluded)
+        results = run_files(context, run_test_all_once, files, excluded)
+    elif suite == "minitest":
+        results = run_files(context, run_minitest_once, files, excluded)
     else:
         raise UserError(f"Unknown suite '{suite}'. Suites: {', '.join(SUITES)}.")
     return SuiteRun(suite, results, time.monotonic() - started)

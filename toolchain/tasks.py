@@ -8,23 +8,24 @@ from collections.abc import Callable
 
 from doit.exceptions import TaskFailed
 
-from . import product, providers, verify as verification
+from . import product, providers, recipe, verify as verification
 from .errors import UserError
-from .run import Artifact, Mount, RubyWasm, artifact_dir
-from .suites import SUITES
+from .run import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
+from .suites import RUBY_SUITES
 
 PARAMS = {
     "ruby": {"name": "ruby", "long": "ruby", "default": "3.3", "help": "Ruby series (a recipes/ruby-<series>.toml)"},
-    "profile": {"name": "profile", "long": "profile", "default": "default",
-                "help": "extension profile from the Ruby recipe: minimal or default"},
+    "profile": {"name": "profile", "long": "profile", "default": DEFAULT_PROFILE,
+                "help": "extension profile from the Ruby recipe: minimal, default (no outside C "
+                        "library) or full (default + zlib, psych, openssl)"},
     "toolchain": {"name": "toolchain", "long": "toolchain", "default": "auto",
                   "help": f"toolchain provider: {', '.join(providers.PROVIDERS)}"},
     "args": {"name": "args", "long": "args", "short": "a", "default": "-e 'puts RUBY_VERSION'",
              "help": "arguments for ruby, as one shell-quoted string"},
     "dir": {"name": "dir", "long": "dir", "type": list, "default": [],
             "help": "host directory to grant the wasm (HOST[::GUEST]); repeatable"},
-    "suites": {"name": "suites", "long": "suites", "default": ",".join(SUITES),
-               "help": f"comma-separated test suites to run: {', '.join(SUITES)}"},
+    "suites": {"name": "suites", "long": "suites", "default": ",".join(RUBY_SUITES),
+               "help": f"comma-separated test suites to run: {', '.join(RUBY_SUITES)}"},
     "strict": {"name": "strict", "long": "strict", "type": bool, "default": False,
                "help": "also fail when a listed known failure now passes"},
     "workers": {"name": "workers", "long": "workers", "type": int, "default": os.cpu_count() or 1,
@@ -56,6 +57,25 @@ def ruby_wasm_uptodate(task, values) -> bool:
         return False  # the action will run and report the problem properly
 
 
+def gems_with_extensions() -> list[str]:
+    """The gem recipes that have a C extension to prelink: one `doit ext:<name>` each."""
+    return [name for name in recipe.names_of_kind("gem") if recipe.load(name).extension]
+
+
+@reporting_user_errors
+def build_ext(gem: str, ruby: str, toolchain: str) -> None:
+    product.build_ext(gem, ruby, toolchain)
+
+
+def ext_uptodate(gem: str) -> Callable[..., bool]:
+    def uptodate(task, values) -> bool:
+        try:
+            return product.ext_is_current(gem, task.options["ruby"], task.options["toolchain"])
+        except UserError:
+            return False  # the action will run and report the problem properly
+    return uptodate
+
+
 @reporting_user_errors
 def prepare_toolchain(toolchain: str) -> None:
     chosen = providers.resolve(toolchain)
@@ -76,9 +96,9 @@ def run_ruby(ruby: str, profile: str, args: str, dir: list[str]) -> bool:
 
 def _suite_list(suites: str) -> list[str]:
     chosen = [s.strip() for s in suites.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in SUITES]
+    unknown = [s for s in chosen if s not in RUBY_SUITES]
     if unknown or not chosen:
-        raise UserError(f"--suites {suites!r}: choose from {', '.join(SUITES)} (comma-separated).")
+        raise UserError(f"--suites {suites!r}: choose from {', '.join(RUBY_SUITES)} (comma-separated).")
     return chosen
 
 

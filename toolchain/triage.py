@@ -1,6 +1,6 @@
 """Proposes known-failure entries for the unexpected failures of the last verification run.
 
-    python -m toolchain.triage [--ruby 3.3] [--profile default] > proposals.toml
+    python -m toolchain.triage [--ruby 3.3] [--profile full] > proposals.toml
 
 Each failure is classified by what its message or source shows (a child process, a thread,
 a Ractor...). Entries it cannot classify get reason "bug" and a why starting with REVIEW:
@@ -13,6 +13,7 @@ import json
 import re
 import sys
 
+from .run import DEFAULT_PROFILE
 from .verify import verification_dir
 
 # (pattern over message, reason category, why) — first match wins.
@@ -63,7 +64,7 @@ def proposals(summary: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ruby", default="3.3")
-    parser.add_argument("--profile", default="default")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE)
     options = parser.parse_args()
     summary_path = verification_dir(options.ruby, options.profile) / "summary.json"
     if not summary_path.exists():

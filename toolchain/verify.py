@@ -14,7 +14,7 @@ from .fetch import sha256_file
 from .known_failures import Plan, judge, load_plan
 from .paths import cache_dir
 from .reports import table, write_reports
-from .run import ENGINE_SETTINGS, WASMTIME_VERSION, Artifact, RubyWasm, artifact_dir
+from .run import ENGINE_SETTINGS, WASMTIME_VERSION, Artifact, Mount, RubyWasm, artifact_dir
 from .steps import say, step, write_atomic
 from .suites import RUBY_SUPPORT, SuiteContext, TestResult, run_suite
 from .workers import worker_pool
@@ -43,11 +43,14 @@ def parse_smoke_output(stdout: str, exit_code: int) -> SmokeReport:
     return SmokeReport(passed, failed, version, exit_code)
 
 
-def smoke(artifact: Artifact, features: list[str], report_path: Path) -> SmokeReport:
-    """Run the smoke checks inside the artifact's ruby.wasm and write a JSON report."""
-    with step(f"smoke checks ({len(features)} prelinked features)"):
-        result = RubyWasm(artifact).capture(["-e", SMOKE_SCRIPT.read_text(), "--", *features],
-                                            timeout=SMOKE_TIMEOUT)
+def smoke(artifact: Artifact, features: list[str], scripts: list[Path], report_path: Path) -> SmokeReport:
+    """Run the smoke checks inside the artifact's ruby.wasm and write a JSON report. `scripts`
+    are further checks (a gem's), each loaded after the base checks with their `check` helper."""
+    mounts = [Mount(script.parent, f"/smoke/{index}", writable=False) for index, script in enumerate(scripts)]
+    loads = [f"/smoke/{index}/{script.name}" for index, script in enumerate(scripts)]
+    with step(f"smoke checks ({len(features)} prelinked features{', ' + str(len(scripts)) + ' scripts' if scripts else ''})"):
+        result = RubyWasm(artifact).capture(["-e", SMOKE_SCRIPT.read_text(), "--", *features, "--load", *loads],
+                                            mounts=mounts, timeout=SMOKE_TIMEOUT)
     report = parse_smoke_output(result.stdout, result.exit_code)
     write_atomic(report_path, json.dumps({**report.__dict__, "ok": report.ok,
                                           "trap": result.trap, "stderr": result.stderr[-4000:]},
@@ -102,13 +105,13 @@ def verify_suites(build: RubyBuild, suites: list[str], strict: bool, workers: in
     work = out / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    source = Path((build.build_dir / "source-root").read_text())
+    source = build.source_root
     runs = []
     with worker_pool(artifact, workers) as socket:
         context = SuiteContext(socket, source, build.baseruby.path, work, workers)
         for suite in suites:
             with step(f"{suite} ({workers} workers)"):
-                run = run_suite(context, suite, plan.test_all_files, plan.excluded)
+                run = run_suite(context, suite, plan.test_all_selection(build.extensions, source), plan.excluded)
             verdict = judge(run.results, plan)
             say(f"    {suite}: {len(run.results)} run, {len(verdict.unexpected)} unexpected, "
                 f"{len(verdict.known)} known failures, {len(verdict.fixed)} fixed")

@@ -1,0 +1,188 @@
+"""The gem stage: a gem's verified source tree, and its C extension cross-built for wasm32-wasi.
+
+An extension is built the way CRuby builds its own for a cross target: the host Ruby runs the
+gem's extconf.rb with CRuby's `<arch>-fake.rb` from the base Ruby build loaded first, so mkmf
+sees the wasm target's rbconfig, headers and libruby; `$static` set before it makes mkmf write
+a static archive instead of a shared object. The link stage prelinks that archive into
+ruby.wasm. Nothing here is specific to one gem: the recipe's [extension] table says where
+extconf.rb is and what arguments it gets.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import fetch, recipe
+from .cruby import TARGET, RubyBuild
+from .errors import UserError
+from .fetch import sha256_file
+from .libraries import LibraryBuild, build_library, plan_library
+from .makevars import make_variables
+from .phases import KeyedBuild, PhasedBuild
+from .recipe import Recipe, Source
+from .source import Patch, patches_for
+from .suites import RUBY_SUPPORT
+
+# Loaded (-r) before CRuby's fake.rb, which keeps the $static it finds.
+STATIC_EXT = RUBY_SUPPORT / "static_ext.rb"
+# Where a gem's Ruby files go in the artifact's tree: on Ruby's default load path.
+SITE_RUBY = "usr/local/lib/ruby/site_ruby/{abi}"
+
+
+@dataclass(frozen=True)
+class GemSource(KeyedBuild):
+    """A gem's unpacked, patched source tree, and the gems whose Ruby files it needs at run time."""
+    recipe: Recipe
+    source: Source
+    archive: Path
+    patches: tuple[Patch, ...]
+    deps: tuple[GemSource, ...]
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+    def inputs(self) -> dict:
+        return {"gem": self.name, "version": self.recipe.version, "file": self.source.filename,
+                "sha256": self.source.sha256, "root": self.source.root,
+                "patches": [{"name": p.path.name, "sha256": p.sha256} for p in self.patches]}
+
+    @property
+    def label(self) -> str:
+        return f"gem-{self.name}-{self.recipe.version}"
+
+    def tree(self) -> Path:
+        """The gem's source tree, unpacked and patched on first use."""
+        return PhasedBuild(self.build_dir, os.environ).unpack(self.archive, self.patches, self.source.root)
+
+    def with_deps(self) -> list[GemSource]:
+        """This gem and its run-time dependencies, transitively, each once, dependencies first."""
+        ordered: list[GemSource] = []
+        for dep in self.deps:
+            ordered += [g for g in dep.with_deps() if g not in ordered]
+        return [*ordered, self]
+
+
+def plan_gem(name: str, fetch_missing: bool = True, seen: tuple[str, ...] = ()) -> GemSource | None:
+    """Resolve a gem recipe and its dependencies; with fetch_missing=False, None if a source is
+    not cached."""
+    if name in seen:
+        raise UserError(f"Gem recipes depend on each other in a cycle: {' -> '.join([*seen, name])}. "
+                        "Remove one of the deps.")
+    gem = recipe.load_kind(name, "gem")
+    deps = [plan_gem(dep, fetch_missing, (*seen, name)) for dep in gem.deps]
+    fetched = fetch.fetch_recipe(gem) if fetch_missing else fetch.first_in_store(gem)
+    if fetched is None or None in deps:
+        return None
+    source, archive = fetched
+    return GemSource(gem, source, archive, tuple(patches_for(name)), tuple(deps))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class BuiltExtension:
+    """What the link stage needs from one built extension."""
+    archive: Path
+    feature: str  # what `require` names, e.g. nokogiri/nokogiri.so
+    init: str  # its Init_ function
+    libs: tuple[str, ...]  # linker arguments for the libraries it uses, in link order
+
+
+@dataclass(frozen=True)
+class ExtensionBuild(KeyedBuild):
+    """A gem's C extension compiled against one Ruby build and the gem's C libraries."""
+    gem: GemSource
+    ruby: RubyBuild
+    libraries: tuple[LibraryBuild, ...]
+
+    @property
+    def name(self) -> str:
+        return self.gem.name
+
+    @property
+    def spec(self) -> recipe.Extension:
+        assert self.gem.recipe.extension
+        return self.gem.recipe.extension
+
+    def all_libraries(self) -> list[LibraryBuild]:
+        """The gem's libraries and theirs, each once, dependencies first."""
+        ordered: list[LibraryBuild] = []
+        for lib in self.libraries:
+            ordered += [d for d in [*lib.all_deps(), lib] if d not in ordered]
+        return ordered
+
+    def extconf_args(self) -> list[str]:
+        prefixes = {lib.name: str(lib.prefix) for lib in self.all_libraries()}
+        expanded = []
+        for arg in self.spec.args:
+            try:
+                expanded.append(arg.format(**prefixes))
+            except (KeyError, IndexError, ValueError) as error:
+                raise UserError(
+                    f"Recipe {self.gem.recipe.path}: field 'extension.args' has an unknown placeholder "
+                    f"({error}) in {arg!r}. Placeholders name the gem's libraries: "
+                    f"{', '.join('{' + k + '}' for k in prefixes) or 'none (add libraries = [...])'}.") from None
+        return expanded
+
+    def inputs(self) -> dict:
+        return {"gem": self.gem.key, "ruby": self.ruby.key,
+                "extension": {"dir": self.spec.dir, "args": list(self.spec.args)},
+                "libraries": {lib.name: lib.key for lib in self.libraries},
+                "static_ext": sha256_file(STATIC_EXT)}
+
+    @property
+    def label(self) -> str:
+        return f"ext-{self.name}-{self.gem.recipe.version}"
+
+    @property
+    def obj(self) -> Path:
+        return self.build_dir / "obj"
+
+    @property
+    def phases(self) -> PhasedBuild:
+        # pkg-config, where extconf.rb asks it, must find the wasm libraries and never the host's.
+        pkgconfig = ":".join(str(lib.prefix / "lib" / "pkgconfig") for lib in self.all_libraries())
+        env = {**os.environ, **self.ruby.toolchain.build_env(), "LC_ALL": "C",
+               "PKG_CONFIG_LIBDIR": pkgconfig, "PKG_CONFIG_PATH": ""}
+        return PhasedBuild(self.build_dir, env)
+
+
+def plan_extension(gem: GemSource, ruby: RubyBuild, fetch_missing: bool = True) -> ExtensionBuild | None:
+    if gem.recipe.extension is None:
+        raise UserError(f"Recipe {gem.recipe.path} has no [extension] table: gem '{gem.name}' has no "
+                        "C extension to build. Add [extension] with dir = \"ext/<name>\".")
+    libraries = [plan_library(name, ruby.toolchain, fetch_missing) for name in gem.recipe.libraries]
+    if None in libraries:
+        return None
+    return ExtensionBuild(gem, ruby, tuple(libraries))  # type: ignore[arg-type]
+
+
+def _link_arguments(values: dict[str, str]) -> tuple[str, ...]:
+    """The -L and -l arguments of an extension's Makefile, without libruby (the link has it)."""
+    words = " ".join([values["LIBPATH"], values["LOCAL_LIBS"], values["LIBS"]]).split()
+    return tuple(w for w in words if w.startswith(("-L", "-l")) and w != f"-l{values['RUBY_SO_NAME']}-static")
+
+
+def build_extension(ext: ExtensionBuild) -> BuiltExtension:
+    """Build the gem's libraries, run its extconf.rb for the wasm target, and make its static archive."""
+    for library in ext.libraries:
+        build_library(library)
+    source = ext.gem.tree() / ext.spec.dir
+    if not (source / "extconf.rb").exists():
+        raise UserError(f"Recipe {ext.gem.recipe.path}: extension.dir '{ext.spec.dir}' has no extconf.rb "
+                        f"(looked in {source}). Set it to the directory that holds extconf.rb.")
+    fake = ext.ruby.build_dir / "obj" / f"{TARGET}-fake.rb"
+    phases = ext.phases
+    # As CRuby's own cross build runs extmk.rb: without RubyGems (which would load the host's
+    # rbconfig first) and with the target's lib/ (its mkmf).
+    phases.run("extconf", f"extconf.rb of {ext.name} for {TARGET}",
+               [str(ext.ruby.baseruby.path), "--disable=gems", "-I", str(ext.ruby.source_root / "lib"),
+                "-r", str(STATIC_EXT), "-r", str(fake), str(source / "extconf.rb"), *ext.extconf_args()],
+               cwd=ext.obj)
+    values = make_variables(ext.obj, ["STATIC_LIB", "TARGET", "target_prefix", "LIBPATH", "LOCAL_LIBS",
+                                      "LIBS", "RUBY_SO_NAME"])
+    phases.run("make", f"make {ext.name} ({values['STATIC_LIB']})",
+               ["make", f"-j{os.cpu_count()}", values["STATIC_LIB"]], cwd=ext.obj)
+    feature = "/".join(filter(None, [values["target_prefix"].strip("/"), values["TARGET"]])) + ".so"
+    return BuiltExtension(ext.obj / values["STATIC_LIB"], feature, f"Init_{values['TARGET']}",
+                          _link_arguments(values))

@@ -1,0 +1,82 @@
+"""A keyed build directory whose phases leave stamps, so an interrupted build resumes at the
+phase it was in. Used by every compiled component (C libraries, CRuby).
+
+Layout: src/ (the unpacked, patched tree; its root is recorded in `source-root`),
+logs/<phase>.log, and .<phase>.done stamps holding the phase's duration in seconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .paths import cache_dir
+from .source import Patch, prepare_tree
+from .steps import run_logged, step, write_atomic
+
+
+class KeyedBuild:
+    """A build whose directory is named by the hash of every input, so that changing any input
+    builds afresh while an unchanged build is reused. Subclasses say what the inputs are."""
+
+    def inputs(self) -> dict:
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.inputs(), sort_keys=True).encode()).hexdigest()
+
+    @property
+    def build_dir(self) -> Path:
+        return cache_dir("build") / f"{self.label}-{self.key[:16]}"
+
+
+@dataclass(frozen=True)
+class PhasedBuild:
+    directory: Path
+    env: Mapping[str, str]
+
+    def _stamp(self, phase: str) -> Path:
+        return self.directory / f".{phase}.done"
+
+    def done(self, phase: str) -> bool:
+        return self._stamp(phase).exists()
+
+    def _finish(self, phase: str, seconds: float) -> None:
+        write_atomic(self._stamp(phase), f"{seconds:.1f}".encode())
+
+    @property
+    def source_root(self) -> Path:
+        return Path((self.directory / "source-root").read_text())
+
+    def unpack(self, tarball: Path, patches: Sequence[Patch], subdir: str = "",
+               prepare: Callable[[Path], None] | None = None) -> Path:
+        """Unpack and patch the source once; `prepare(root)` adjusts the tree after patching."""
+        if not self.done("source"):
+            with step(f"unpack and patch {tarball.name}") as timer:
+                root = prepare_tree(tarball, list(patches), self.directory / "src", subdir)
+                if prepare:
+                    prepare(root)
+            write_atomic(self.directory / "source-root", str(root).encode())
+            self._finish("source", timer.elapsed)
+        return self.source_root
+
+    def run(self, phase: str, title: str, command: Sequence[str], cwd: Path) -> None:
+        """Run one phase's command unless its stamp says it finished; record its duration."""
+        if self.done(phase):
+            return
+        cwd.mkdir(parents=True, exist_ok=True)
+        with step(title) as timer:
+            run_logged(phase, command, self.directory / "logs" / f"{phase}.log", cwd=cwd, env=self.env)
+        self._finish(phase, timer.elapsed)
+
+    def seconds(self) -> dict[str, float]:
+        """How long each finished phase took, read back from its stamp."""
+        return {stamp.name[1:-len(".done")]: float(stamp.read_text() or 0)
+                for stamp in sorted(self.directory.glob(".*.done"))}
