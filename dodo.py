@@ -12,7 +12,7 @@ DOIT_CONFIG = {
 
 
 def task_ruby_wasm():
-    """Build and smoke-check ruby.wasm: doit ruby_wasm [--ruby 3.3] [--profile default] [--toolchain auto]"""
+    """Build and smoke-check ruby.wasm: doit ruby_wasm [--ruby 3.3] [--profile full] [--toolchain auto]"""
     return {
         "params": [PARAMS["ruby"], PARAMS["profile"], PARAMS["toolchain"]],
         "actions": [tasks.build_ruby_wasm],
@@ -40,6 +40,17 @@ def task_verify():
     }
 
 
+def task_verify_ext():
+    """Run a gem's own tests on its ruby.wasm under wasmtime: doit verify_ext:<gem> [--strict]"""
+    for gem in tasks.gems_with_tests():
+        yield {
+            "name": gem,
+            "params": [PARAMS[name] for name in ("ruby", "toolchain", "strict", "workers")],
+            "actions": [(tasks.verify_ext, [gem])],
+            "uptodate": [tasks.verify_ext_uptodate(gem)],
+        }
+
+
 def task_toolchain():
     """Prepare the wasm toolchain and print its identity: doit toolchain [--toolchain auto]"""
     return {"params": [PARAMS["toolchain"]], "actions": [tasks.prepare_toolchain], "uptodate": [False]}
@@ -51,4 +62,18 @@ def task_run_ruby():
         "params": [PARAMS["ruby"], PARAMS["profile"], PARAMS["args"], PARAMS["dir"]],
         "actions": [tasks.run_ruby],
         "uptodate": [False],
+    }
+
+
+def task_lock():
+    """Pin every input in ruby-wasm.lock (sources, patches, toolchain, Python deps): doit lock"""
+    return {"params": [PARAMS["toolchain"]], "actions": [tasks.update_lock], "uptodate": [False]}
+
+
+def task_nightly():
+    """Build, verify and rebuild every artifact, prove them identical, publish a dated release: doit nightly"""
+    return {
+        "params": [PARAMS[name] for name in ("ruby", "toolchain", "workers")],
+        "actions": [tasks.run_nightly],
+        "uptodate": [tasks.nightly_uptodate],
     }

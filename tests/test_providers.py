@@ -4,6 +4,8 @@ import subprocess
 import pytest
 
 from toolchain import debian, providers
+from toolchain.paths import BUILD_ROOT_ENV
+from toolchain.phases import build_environment
 from toolchain.errors import UserError
 
 
@@ -23,7 +25,7 @@ def test_path_provider_uses_an_existing_sdk(private_cache, monkeypatch):
     monkeypatch.setenv("WASI_SDK_PATH", str(sdk.root))
     monkeypatch.setenv("WASMOPT", str(sdk.wasm_opt))
     chosen = providers.resolve("path")
-    assert chosen.provider == "path" and chosen.cc == sdk.root.resolve() / "bin" / "clang"
+    assert chosen.provider == "path" and chosen.root == sdk.root.resolve() and chosen.cc.parent == chosen.driver
     assert "clang version 19" in chosen.identity and "wasm-opt version" in chosen.identity
 
 
@@ -94,3 +96,19 @@ def test_deb_src_config_is_derived_from_this_machines_sources():
     archive = debian.machine_archive()
     assert config.startswith("Types: deb-src\n")
     assert f"URIs: {archive.uri}\n" in config and "Suites: trixie\n" in config
+
+
+def test_driver_names_the_build_root_and_sdk_by_fixed_paths(private_cache, tmp_path, monkeypatch):
+    toolchain = providers.resolve("debian")
+    root = tmp_path / "some" / "build-root"
+    (root / "lib-demo").mkdir(parents=True)
+    source = root / "lib-demo" / "where.c"
+    source.write_text('#include <assert.h>\nconst char *where = __FILE__;\n'
+                      'int check(int x) { assert(x); return x; }\n')
+    output = tmp_path / "where.o"
+    env = {**build_environment(toolchain), BUILD_ROOT_ENV: str(root)}
+    subprocess.run(["clang", "-c", str(source), "-o", str(output)], check=True, env=env)
+    data = output.read_bytes()
+    assert b"/build/lib-demo/where.c" in data
+    assert str(tmp_path).encode() not in data and str(private_cache).encode() not in data
+    assert "driver " in toolchain.identity

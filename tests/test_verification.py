@@ -33,7 +33,7 @@ def full_verification() -> dict:
     """The one full verification run (the artifact is built first if needed)."""
     result = doit("verify")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads((verification_dir("3.3", DEFAULT_PROFILE) / "summary.json").read_text())
+    return json.loads((verification_dir(f"ruby-3.3-{DEFAULT_PROFILE}") / "summary.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_full_run_meets_the_bar(full_verification):
 
 def test_junit_reports_agree_with_the_summary(full_verification):
     for suite in full_verification["suites"]:
-        root = ET.parse(verification_dir("3.3", DEFAULT_PROFILE) / f"junit-{suite['suite']}.xml").getroot()
+        root = ET.parse(verification_dir(f"ruby-3.3-{DEFAULT_PROFILE}") / f"junit-{suite['suite']}.xml").getroot()
         assert int(root.get("tests")) == suite["run"] == len(root.findall("testcase"))
         assert int(root.get("failures")) == suite["unexpected"]
         known = [s for s in root.iter("skipped") if s.get("message", "").startswith("known failure")]
@@ -123,7 +123,7 @@ def test_known_failure_logic_on_a_real_bootstraptest_run(context):
     listed, unlisted = failing[0], failing[1:]
     entries = [KnownFailure("bootstraptest", listed.file, listed.name, "process/spawn", "fork"),
                KnownFailure("bootstraptest", passing[0].file, passing[0].name, "bug", "stale entry")]
-    plan = Plan(Path("plan.toml"), [], {e.key: e for e in entries}, {}, {})
+    plan = Plan(Path("plan.toml"), [], {e.key: e for e in entries}, {}, {}, [])
     verdict = judge(results, plan)
     assert verdict.known == [listed] and verdict.unexpected == unlisted
     assert verdict.fixed == [passing[0]]
@@ -131,8 +131,8 @@ def test_known_failure_logic_on_a_real_bootstraptest_run(context):
 
 
 def test_plan_for_3_3_is_valid_and_every_entry_has_a_reason():
-    plan = known_failures.load_plan("3.3")
-    assert len(plan.test_all_files) >= 40
+    plan = known_failures.load_plan("ruby-3.3")
+    assert len(plan.test_files) >= 40
     for entry in plan.known.values():
         assert entry.reason in known_failures.CATEGORIES and entry.why and not entry.why.startswith("REVIEW")
 
@@ -143,9 +143,9 @@ def test_extension_test_directories_run_only_when_the_extension_is_linked(tmp_pa
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("")
     plan = Plan(Path("plan.toml"), ["test/ruby/test_a.rb"], {}, {},
-                {"zlib": ["test/zlib"], "psych": ["test/psych"], "openssl": ["test/openssl"]})
-    assert plan.test_all_selection(("json",), tmp_path) == ["test/ruby/test_a.rb"]
-    assert plan.test_all_selection(("json", "psych"), tmp_path) == [
+                {"zlib": ["test/zlib"], "psych": ["test/psych"], "openssl": ["test/openssl"]}, [])
+    assert plan.selection(("json",), tmp_path) == ["test/ruby/test_a.rb"]
+    assert plan.selection(("json", "psych"), tmp_path) == [
         "test/ruby/test_a.rb", "test/psych/test_yaml.rb", "test/psych/visitors/test_emitter.rb"]
 
 

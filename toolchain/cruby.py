@@ -16,18 +16,25 @@ from . import fetch, providers, recipe
 from .baseruby import BaseRuby, find_baseruby
 from .errors import UserError
 from .libraries import OPTFLAGS, LibraryBuild, build_library, plan_library
-from .phases import KeyedBuild, PhasedBuild
+from .paths import portable
+from .phases import KeyedBuild, PhasedBuild, build_environment
 from .providers import Toolchain
 from .recipe import Profile, Recipe, Source
-from .source import Patch, patches_for
+from .source import Patch, patch_inputs, patches_for
+from .steps import write_atomic
 
 STACK_SIZE = 16 * 1024 * 1024
 LDFLAGS = f"-Xlinker --stack-first -Xlinker -z -Xlinker stack-size={STACK_SIZE}"
 PREFIX = "/usr/local"
 TARGET = "wasm32-wasi"  # RbConfig's arch: names the build's <arch>-fake.rb and its ruby ABI dirs
-# wasm-opt runs Asyncify with these; DWARF and producer notes go, the name section stays so
-# that traps still name their functions.
+# wasm-opt after linking: CRuby's own POSTLINK (Asyncify with -Oz, DWARF and producer notes
+# stripped), then -Oz again as a separate run, which shrinks the asyncified module a further
+# 1.5% (a second -Oz in the same run does not). Optimizing *before* Asyncify would shrink more
+# but breaks CRuby's Asyncify-based setjmp: such a ruby.wasm traps at start-up.
+# benchmarks/size.py measures each step.
 WASMOPTFLAGS = "-Oz --strip-dwarf --strip-producers"
+POSTLINK = ("$(WASMOPT) --asyncify $(wasmoptflags) --pass-arg=asyncify-ignore-imports -o $@ $@ && "
+            "$(WASMOPT) $(wasmoptflags) -o $@ $@")
 EXTINIT_RE = re.compile(r'init\(Init_\w+, "([^"]+)"\);')
 
 
@@ -67,13 +74,14 @@ class RubyBuild(KeyedBuild):
             "ruby": {"version": self.recipe.version, "file": self.source.filename,
                      "url": self.source.url or fetch_url_label(self.source),
                      "sha256": self.source.sha256},
-            "patches": [{"name": p.path.name, "sha256": p.sha256} for p in self.patches],
+            "patches": patch_inputs(self.patches),
             "toolchain": self.toolchain.identity,
             "baseruby": self.baseruby.description,
             "profile": {"name": self.profile, "extensions": list(self.extensions)},
             "libraries": {lib.name: {"version": lib.recipe.version, "sha256": lib.source.sha256,
                                      "key": lib.key} for lib in self.libraries},
-            "configure_args": self.configure_args(),
+            "configure_args": [portable(arg) for arg in self.configure_args()],
+            "postlink": POSTLINK,
         }
 
     @property
@@ -87,8 +95,8 @@ class RubyBuild(KeyedBuild):
     @property
     def phases(self) -> PhasedBuild:
         # Debian's ruby otherwise installs the target's default gems into DESTDIR/var/lib/gems.
-        env = {**os.environ, **self.toolchain.build_env(), "LC_ALL": "C", "DEBIAN_DISABLE_RUBYGEMS_INTEGRATION": "1"}
-        return PhasedBuild(self.build_dir, env)
+        return PhasedBuild(self.build_dir,
+                           build_environment(self.toolchain, DEBIAN_DISABLE_RUBYGEMS_INTEGRATION="1"))
 
     @property
     def source_root(self) -> Path:
@@ -127,7 +135,7 @@ def plan(series: str, profile: str, provider: str, fetch_missing: bool = True,
     """Resolve every input of a build; with fetch_missing=False, None if a source is not cached."""
     ruby = recipe.ruby_recipe(series)
     libraries_named = _profile(ruby, profile).libraries
-    fetched = fetch.fetch_recipe(ruby) if fetch_missing else fetch.first_in_store(ruby)
+    fetched = fetch.resolve(ruby, fetch_missing)
     if fetched is None:
         return None
     toolchain = providers.resolve(provider, quiet=quiet)
@@ -151,6 +159,15 @@ def _skip_bundled_gems(source_root: Path) -> None:
         listing.write_text("# bundled gems are not installed by this toolchain\n")
 
 
+def _name_build_root(install_dir: Path) -> None:
+    """rbconfig.rb records configure's arguments, the libraries' directories under the build root
+    among them: name the build root /build there too, as the compilers do in the code."""
+    for rbconfig in (install_dir / PREFIX.lstrip("/") / "lib" / "ruby").glob(f"*/{TARGET}/rbconfig.rb"):
+        text = rbconfig.read_text()
+        if portable(text) != text:
+            write_atomic(rbconfig, portable(text).encode())
+
+
 def build_ruby(build: RubyBuild) -> Path:
     """Build the profile's C libraries, then configure, compile and install Ruby into the build
     directory; return the install root."""
@@ -161,5 +178,7 @@ def build_ruby(build: RubyBuild) -> Path:
     obj = build.build_dir / "obj"
     phases.run("configure", "configure", [str(source_root / "configure"), *build.configure_args()], cwd=obj)
     phases.run("install", f"make -j{os.cpu_count()} install (compile, link, Asyncify)",
-               ["make", f"-j{os.cpu_count()}", "install", f"DESTDIR={build.install_dir}"], cwd=obj)
+               ["make", f"-j{os.cpu_count()}", "install", f"DESTDIR={build.install_dir}", f"POSTLINK={POSTLINK}"],
+               cwd=obj)
+    _name_build_root(build.install_dir)
     return build.install_dir

@@ -82,6 +82,13 @@ def extract_tar(archive: Path, destination: Path) -> None:
     replace_dir(staging, destination)
 
 
+def newest_mtime(archive: Path) -> int:
+    """The newest modification time among an archive's members: a time fixed by the input itself,
+    used as SOURCE_DATE_EPOCH for what is built from it."""
+    with _payload(archive) as tar:
+        return max((member.mtime for member in tar.getmembers()), default=0)
+
+
 def single_top_dir(directory: Path) -> Path:
     """The one directory a source tarball unpacks to (ruby-3.3.8/, wasi-sdk-25.0-x86_64-linux/)."""
     entries = list(directory.iterdir())

@@ -193,3 +193,9 @@ def fetch_recipe(recipe: Recipe, platform: str | None = None) -> tuple[Source, P
         f"Tried: {' | '.join(failures)}. Connect to the network, set {MIRROR_ENV} to a mirror "
         "that holds these files, or place a file with the pinned sha256 in the cache."
     )
+
+
+def resolve(recipe: Recipe, fetch_missing: bool) -> tuple[Source, Path] | None:
+    """The recipe's verified file: fetched if need be, or with fetch_missing=False only what the
+    store holds (None if nothing), for cheap checks that must not touch the network."""
+    return fetch_recipe(recipe) if fetch_missing else first_in_store(recipe)

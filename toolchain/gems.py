@@ -19,13 +19,16 @@ from .errors import UserError
 from .fetch import sha256_file
 from .libraries import LibraryBuild, build_library, plan_library
 from .makevars import make_variables
-from .phases import KeyedBuild, PhasedBuild
+from .phases import KeyedBuild, PhasedBuild, build_environment, dependencies_first
 from .recipe import Recipe, Source
-from .source import Patch, patches_for
+from .source import Patch, patch_inputs, patches_for
 from .suites import RUBY_SUPPORT
 
 # Loaded (-r) before CRuby's fake.rb, which keeps the $static it finds.
 STATIC_EXT = RUBY_SUPPORT / "static_ext.rb"
+# Given to every extconf.rb: the host's pkg-config knows nothing of wasm libraries, and whether
+# a host has one must not change the build; recipes name library directories instead.
+EXTCONF_FLAGS = ("--without-pkg-config",)
 # Where a gem's Ruby files go in the artifact's tree: on Ruby's default load path.
 SITE_RUBY = "usr/local/lib/ruby/site_ruby/{abi}"
 
@@ -46,7 +49,7 @@ class GemSource(KeyedBuild):
     def inputs(self) -> dict:
         return {"gem": self.name, "version": self.recipe.version, "file": self.source.filename,
                 "sha256": self.source.sha256, "root": self.source.root,
-                "patches": [{"name": p.path.name, "sha256": p.sha256} for p in self.patches]}
+                "patches": patch_inputs(self.patches)}
 
     @property
     def label(self) -> str:
@@ -54,14 +57,11 @@ class GemSource(KeyedBuild):
 
     def tree(self) -> Path:
         """The gem's source tree, unpacked and patched on first use."""
-        return PhasedBuild(self.build_dir, os.environ).unpack(self.archive, self.patches, self.source.root)
+        return PhasedBuild(self.build_dir, {}).unpack(self.archive, self.patches, self.source.root)
 
     def with_deps(self) -> list[GemSource]:
         """This gem and its run-time dependencies, transitively, each once, dependencies first."""
-        ordered: list[GemSource] = []
-        for dep in self.deps:
-            ordered += [g for g in dep.with_deps() if g not in ordered]
-        return [*ordered, self]
+        return dependencies_first([self], lambda gem: gem.deps)
 
 
 def plan_gem(name: str, fetch_missing: bool = True, seen: tuple[str, ...] = ()) -> GemSource | None:
@@ -72,7 +72,7 @@ def plan_gem(name: str, fetch_missing: bool = True, seen: tuple[str, ...] = ()) 
                         "Remove one of the deps.")
     gem = recipe.load_kind(name, "gem")
     deps = [plan_gem(dep, fetch_missing, (*seen, name)) for dep in gem.deps]
-    fetched = fetch.fetch_recipe(gem) if fetch_missing else fetch.first_in_store(gem)
+    fetched = fetch.resolve(gem, fetch_missing)
     if fetched is None or None in deps:
         return None
     source, archive = fetched
@@ -106,10 +106,7 @@ class ExtensionBuild(KeyedBuild):
 
     def all_libraries(self) -> list[LibraryBuild]:
         """The gem's libraries and theirs, each once, dependencies first."""
-        ordered: list[LibraryBuild] = []
-        for lib in self.libraries:
-            ordered += [d for d in [*lib.all_deps(), lib] if d not in ordered]
-        return ordered
+        return dependencies_first(self.libraries, lambda lib: lib.deps)
 
     def extconf_args(self) -> list[str]:
         prefixes = {lib.name: str(lib.prefix) for lib in self.all_libraries()}
@@ -128,7 +125,7 @@ class ExtensionBuild(KeyedBuild):
         return {"gem": self.gem.key, "ruby": self.ruby.key,
                 "extension": {"dir": self.spec.dir, "args": list(self.spec.args)},
                 "libraries": {lib.name: lib.key for lib in self.libraries},
-                "static_ext": sha256_file(STATIC_EXT)}
+                "static_ext": sha256_file(STATIC_EXT), "extconf_flags": list(EXTCONF_FLAGS)}
 
     @property
     def label(self) -> str:
@@ -140,11 +137,7 @@ class ExtensionBuild(KeyedBuild):
 
     @property
     def phases(self) -> PhasedBuild:
-        # pkg-config, where extconf.rb asks it, must find the wasm libraries and never the host's.
-        pkgconfig = ":".join(str(lib.prefix / "lib" / "pkgconfig") for lib in self.all_libraries())
-        env = {**os.environ, **self.ruby.toolchain.build_env(), "LC_ALL": "C",
-               "PKG_CONFIG_LIBDIR": pkgconfig, "PKG_CONFIG_PATH": ""}
-        return PhasedBuild(self.build_dir, env)
+        return PhasedBuild(self.build_dir, build_environment(self.ruby.toolchain))
 
 
 def plan_extension(gem: GemSource, ruby: RubyBuild, fetch_missing: bool = True) -> ExtensionBuild | None:
@@ -177,7 +170,8 @@ def build_extension(ext: ExtensionBuild) -> BuiltExtension:
     # rbconfig first) and with the target's lib/ (its mkmf).
     phases.run("extconf", f"extconf.rb of {ext.name} for {TARGET}",
                [str(ext.ruby.baseruby.path), "--disable=gems", "-I", str(ext.ruby.source_root / "lib"),
-                "-r", str(STATIC_EXT), "-r", str(fake), str(source / "extconf.rb"), *ext.extconf_args()],
+                "-r", str(STATIC_EXT), "-r", str(fake), str(source / "extconf.rb"), *EXTCONF_FLAGS,
+                *ext.extconf_args()],
                cwd=ext.obj)
     values = make_variables(ext.obj, ["STATIC_LIB", "TARGET", "target_prefix", "LIBPATH", "LOCAL_LIBS",
                                       "LIBS", "RUBY_SO_NAME"])

@@ -1,5 +1,7 @@
-"""The verification plan of a Ruby series (verification/ruby-<series>.toml): which test-all
-files to run, and which tests are known to fail under WASI, each with a category and a reason.
+"""Verification plans (verification/<name>.toml): which test files to run, and which tests are
+known to fail under WASI, each with a category and a reason. A Ruby series' plan
+(ruby-<series>.toml) lists test-all files under [test_all]; a gem's (gem-<name>.toml) lists its
+own test files under [minitest], with the gems those tests need (deps).
 
 A failure not listed is unexpected. A listed test that passes is reported as fixed, and
 strict mode fails on it, so the list cannot quietly go stale.
@@ -35,25 +37,25 @@ class KnownFailure:
 @dataclass(frozen=True)
 class Plan:
     path: Path
-    test_all_files: list[str]
+    test_files: list[str]  # files or directories (every test_*.rb below them)
     known: dict[tuple[str, str, str], KnownFailure]
     # test-all tests not run at all, by file: regexps of Class#method. Only for tests that leave
     # the wasm process unusable for every test after them; each says why in the plan.
     excluded: dict[str, list[str]]
-    # test-all files or directories that run only when the artifact links the extension
+    # test files or directories that run only when the artifact links the extension
     by_extension: dict[str, list[str]]
+    test_deps: list[str]  # gem recipes the tests need on their load path (minitest)
 
-    def test_all_selection(self, extensions: tuple[str, ...], source: Path) -> list[str]:
-        """The test-all files for an artifact with these extensions, directories expanded."""
-        chosen = list(self.test_all_files)
-        for extension, paths in self.by_extension.items():
-            if extension not in extensions:
-                continue
-            for path in paths:
-                if (source / path).is_dir():
-                    chosen += sorted(p.relative_to(source).as_posix() for p in (source / path).rglob("test_*.rb"))
-                else:
-                    chosen.append(path)
+    def selection(self, extensions: tuple[str, ...], source: Path) -> list[str]:
+        """The test files for an artifact with these extensions, directories expanded."""
+        paths = self.test_files + [path for extension, listed in self.by_extension.items()
+                                   if extension in extensions for path in listed]
+        chosen: list[str] = []
+        for path in paths:
+            if (source / path).is_dir():
+                chosen += sorted(p.relative_to(source).as_posix() for p in (source / path).rglob("test_*.rb"))
+            else:
+                chosen.append(path)
         return chosen
 
 
@@ -71,10 +73,12 @@ def _entry(path: Path, index: int, raw: dict, table: str = "known_failure") -> K
     return KnownFailure(**raw)
 
 
-def load_plan(series: str) -> Plan:
-    path = PLANS_DIR / f"ruby-{series}.toml"
+def load_plan(name: str) -> Plan:
+    """verification/<name>.toml: ruby-<series> for a Ruby series, gem-<name> for a gem."""
+    path = PLANS_DIR / f"{name}.toml"
     if not path.exists():
-        raise UserError(f"No verification plan for Ruby {series}: expected {path}.")
+        raise UserError(f"No verification plan {name}: expected {path}. Write one listing the tests to "
+                        "run (see the other plans in that directory).")
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
@@ -87,12 +91,12 @@ def load_plan(series: str) -> Plan:
     for i, entry in enumerate(raw.get("excluded", [])):
         rule = _entry(path, i, entry, "excluded")
         excluded.setdefault(rule.file, []).append(rule.test)
-    test_all = raw.get("test_all", {})
-    by_extension = test_all.get("by_extension", {})
+    tests = raw.get("test_all") or raw.get("minitest") or {}
+    by_extension = tests.get("by_extension", {})
     if not all(isinstance(v, list) and all(isinstance(p, str) for p in v) for v in by_extension.values()):
-        raise UserError(f"Verification plan {path}: test_all.by_extension must map extension names to "
+        raise UserError(f"Verification plan {path}: by_extension must map extension names to "
                         'lists of paths, e.g. zlib = ["test/zlib"].')
-    return Plan(path, list(test_all.get("files", [])), known, excluded, by_extension)
+    return Plan(path, list(tests.get("files", [])), known, excluded, by_extension, list(tests.get("deps", [])))
 
 
 @dataclass(frozen=True)

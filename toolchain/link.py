@@ -8,20 +8,19 @@ Asyncify POSTLINK, with the extension archives and their libraries added.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cruby import RubyBuild
+from .cruby import POSTLINK, RubyBuild
 from .fetch import sha256_file
 from .gems import BuiltExtension, ExtensionBuild
+from .libraries import OPTFLAGS
 from .makevars import MAKE_FRAGMENTS, make_variables
-from .phases import KeyedBuild, PhasedBuild
+from .phases import KeyedBuild, PhasedBuild, build_environment
 from .steps import write_atomic
 
 RELINK_MK = MAKE_FRAGMENTS / "relink.mk"
-INIT_EXTRA_OPTFLAGS = "-Os"
 
 
 def init_extra_exts_source(extensions: Sequence[BuiltExtension]) -> str:
@@ -41,7 +40,7 @@ class LinkBuild(KeyedBuild):
 
     def inputs(self) -> dict:
         return {"ruby": self.ruby.key, "extensions": {ext.name: ext.key for ext in self.extensions},
-                "relink": sha256_file(RELINK_MK), "init_optflags": INIT_EXTRA_OPTFLAGS}
+                "relink": sha256_file(RELINK_MK), "init_optflags": OPTFLAGS}
 
     @property
     def label(self) -> str:
@@ -53,7 +52,7 @@ class LinkBuild(KeyedBuild):
 
     @property
     def phases(self) -> PhasedBuild:
-        return PhasedBuild(self.build_dir, {**os.environ, **self.ruby.toolchain.build_env(), "LC_ALL": "C"})
+        return PhasedBuild(self.build_dir, build_environment(self.ruby.toolchain))
 
 
 def link(build: LinkBuild, extensions: Sequence[BuiltExtension]) -> Path:
@@ -64,17 +63,25 @@ def link(build: LinkBuild, extensions: Sequence[BuiltExtension]) -> Path:
         write_atomic(source, init_extra_exts_source(extensions).encode())
     init_object = build.build_dir / "init_extra_exts.o"
     phases.run("init", "compile Init_extra_exts",
-               [str(build.ruby.toolchain.cc), INIT_EXTRA_OPTFLAGS, "-c", str(source), "-o", str(init_object)],
+               [str(build.ruby.toolchain.cc), OPTFLAGS, "-c", str(source), "-o", str(init_object)],
                cwd=build.build_dir)
-    obj = build.ruby.build_dir / "obj"
+    phases.run("link", f"link ruby.wasm with {', '.join(e.feature for e in extensions)} (link, Asyncify)",
+               relink_command(build.ruby, build.wasm, [init_object], extensions), cwd=build.ruby.build_dir / "obj")
+    return build.wasm
+
+
+def relink_command(ruby: RubyBuild, output: Path, objects: Sequence[Path] = (),
+                   extensions: Sequence[BuiltExtension] = (), postlink: str = POSTLINK,
+                   ldflags: str = "") -> list[str]:
+    """The make command (run in the Ruby build's obj/) that links ruby again into output with
+    the extra objects and extension archives, then runs postlink (Asyncify and wasm-opt) on it."""
+    obj = ruby.build_dir / "obj"
     base = make_variables(obj, ["EXTOBJS", "EXTLIBS", "EXTLDFLAGS"], makefile="exts.mk")
     encodings = make_variables(obj, ["ENCOBJS"], makefile="GNUmakefile")["ENCOBJS"]
     # Each archive before the libraries it uses; the base extensions' libraries last.
-    objects = [base["EXTOBJS"], encodings, str(init_object), *(str(ext.archive) for ext in extensions)]
+    linked = [base["EXTOBJS"], encodings, *map(str, objects), *(str(ext.archive) for ext in extensions)]
     libraries = [arg for ext in extensions for arg in ext.libs if arg.startswith("-l")] + [base["EXTLIBS"]]
-    paths = [arg for ext in extensions for arg in ext.libs if arg.startswith("-L")] + [base["EXTLDFLAGS"]]
-    phases.run("link", f"link ruby.wasm with {', '.join(e.feature for e in extensions)} (link, Asyncify)",
-               ["make", "-f", "GNUmakefile", "-f", str(RELINK_MK), f"RELINK_OUT={build.wasm}",
-                f"EXTOBJS={' '.join(objects)}", f"EXTLIBS={' '.join(libraries)}",
-                f"EXTLDFLAGS={' '.join(paths)}", str(build.wasm)], cwd=obj)
-    return build.wasm
+    paths = [arg for ext in extensions for arg in ext.libs if arg.startswith("-L")] + [base["EXTLDFLAGS"], ldflags]
+    return ["make", "-f", "GNUmakefile", "-f", str(RELINK_MK), f"RELINK_OUT={output}",
+            f"EXTOBJS={' '.join(linked)}", f"EXTLIBS={' '.join(libraries)}",
+            f"EXTLDFLAGS={' '.join(filter(None, paths))}", f"POSTLINK={postlink}", str(output)]

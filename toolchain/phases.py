@@ -2,19 +2,43 @@
 phase it was in. Used by every compiled component (C libraries, CRuby).
 
 Layout: src/ (the unpacked, patched tree; its root is recorded in `source-root`),
-logs/<phase>.log, and .<phase>.done stamps holding the phase's duration in seconds.
+`source-date-epoch` (the newest time in the source archive, the SOURCE_DATE_EPOCH of every
+command), logs/<phase>.log, and .<phase>.done stamps holding the phase's duration in seconds.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from .paths import cache_dir
+from .extract import newest_mtime
+from .paths import BUILD_ROOT_ENV, build_root
+from .providers import Toolchain
 from .source import Patch, prepare_tree
 from .steps import run_logged, step, write_atomic
+
+
+T = TypeVar("T")
+
+
+def build_environment(toolchain: Toolchain, **extra: str) -> dict[str, str]:
+    """The whole environment of a build command: the toolchain's variables, the build root its
+    compilers map to /build, a fixed locale and time zone, HOME, and nothing else from the
+    caller's environment, so two builds of the same inputs see the same variables."""
+    return {"HOME": os.environ.get("HOME", "/"), "LC_ALL": "C", "TZ": "UTC",
+            BUILD_ROOT_ENV: str(build_root()), **toolchain.build_env(), **extra}
+
+
+def dependencies_first(items: Iterable[T], deps: Callable[[T], Iterable[T]]) -> list[T]:
+    """items and, transitively, what they depend on: each once, every dependency before what needs it."""
+    ordered: list[T] = []
+    for item in items:
+        ordered += [d for d in [*dependencies_first(deps(item), deps), item] if d not in ordered]
+    return ordered
 
 
 class KeyedBuild:
@@ -34,7 +58,7 @@ class KeyedBuild:
 
     @property
     def build_dir(self) -> Path:
-        return cache_dir("build") / f"{self.label}-{self.key[:16]}"
+        return build_root() / f"{self.label}-{self.key[:16]}"
 
 
 @dataclass(frozen=True)
@@ -64,16 +88,24 @@ class PhasedBuild:
                 if prepare:
                     prepare(root)
             write_atomic(self.directory / "source-root", str(root).encode())
+            write_atomic(self._epoch_file, str(newest_mtime(tarball)).encode())
             self._finish("source", timer.elapsed)
         return self.source_root
+
+    @property
+    def _epoch_file(self) -> Path:
+        return self.directory / "source-date-epoch"
 
     def run(self, phase: str, title: str, command: Sequence[str], cwd: Path) -> None:
         """Run one phase's command unless its stamp says it finished; record its duration."""
         if self.done(phase):
             return
         cwd.mkdir(parents=True, exist_ok=True)
+        env = dict(self.env)
+        if self._epoch_file.exists():
+            env["SOURCE_DATE_EPOCH"] = self._epoch_file.read_text()
         with step(title) as timer:
-            run_logged(phase, command, self.directory / "logs" / f"{phase}.log", cwd=cwd, env=self.env)
+            run_logged(phase, command, self.directory / "logs" / f"{phase}.log", cwd=cwd, env=env)
         self._finish(phase, timer.elapsed)
 
     def seconds(self) -> dict[str, float]:

@@ -18,8 +18,10 @@ from .known_failures import PLANS_DIR
 from .phases import KeyedBuild
 from .run import DEFAULT_PROFILE, Artifact, artifact_dir, artifact_path
 from .steps import say
-from .verify import verify_suites
+from .known_failures import load_plan
+from .verify import Verification, is_verified, verify_suites
 
+GEM_SUITE = "minitest"  # the suite a gem's own tests run in
 RUBY_ABI = "3.3.0"  # the ABI directory of Ruby 3.3's load path (site_ruby/3.3.0)
 
 
@@ -55,12 +57,24 @@ def _build(build: RubyBuild) -> Artifact:
     return artifact
 
 
+def ruby_verification(build: RubyBuild) -> Verification:
+    return Verification(Artifact(artifact_dir(build.recipe.series, build.profile)),
+                        load_plan(f"ruby-{build.recipe.series}"), build.source_root, build.baseruby.path,
+                        build.extensions)
+
+
 def verify_ruby_wasm(series: str, profile: str, provider: str, suites: list[str], strict: bool,
                      workers: int) -> dict:
     """Build the artifact if needed, then run Ruby's own suites against it."""
     build = cruby.plan(series, profile, provider)
     _build(build)
-    return verify_suites(build, suites, strict, workers)
+    return verify_suites(ruby_verification(build), suites, strict, workers)
+
+
+def ruby_wasm_is_verified(series: str, profile: str, provider: str, suites: list[str], strict: bool) -> bool:
+    build = cruby.plan(series, profile, provider, fetch_missing=False, quiet=True)
+    return build is not None and is_current(artifact_dir(series, profile), build.key) and \
+        is_verified(ruby_verification(build), suites, strict)
 
 
 # --- ruby.wasm with a gem's extension -----------------------------------------------------------
@@ -143,3 +157,33 @@ def build_ext(name: str, series: str, provider: str) -> Artifact:
         artifact = assemble(product.spec(built, link.link(product.link, [built])))
     say(f"ruby.wasm: {artifact.wasm}")
     return artifact
+
+
+def ext_verification(product: ExtProduct, fetch_missing: bool = True) -> Verification | None:
+    """The gem's own tests (verification/gem-<name>.toml) against its artifact; None if a test
+    dependency is not cached and fetch_missing is False."""
+    plan = load_plan(f"gem-{product.gem.name}")
+    deps = [gems.plan_gem(name, fetch_missing) for name in plan.test_deps]
+    if None in deps:
+        return None
+    return Verification(Artifact(artifact_path(product.name)), plan, product.gem.tree(),
+                        product.ruby.baseruby.path, (), tuple(dep.tree() / "lib" for dep in deps),  # type: ignore[union-attr]
+                        tuple(dep.key for dep in deps))  # type: ignore[union-attr]
+
+
+def verify_ext(name: str, series: str, provider: str, strict: bool, workers: int) -> dict:
+    """Build the gem's artifact if needed, then run the gem's own tests against it."""
+    build_ext(name, series, provider)
+    product = plan_ext(name, series, provider, quiet=True)
+    assert product is not None
+    verification = ext_verification(product)
+    assert verification is not None
+    return verify_suites(verification, [GEM_SUITE], strict, workers)
+
+
+def ext_is_verified(name: str, series: str, provider: str, strict: bool) -> bool:
+    product = plan_ext(name, series, provider, fetch_missing=False, quiet=True)
+    if product is None or not is_current(artifact_path(product.name), product.key):
+        return False
+    verification = ext_verification(product, fetch_missing=False)
+    return verification is not None and is_verified(verification, [GEM_SUITE], strict)

@@ -2,9 +2,15 @@
 
 The identity (provider and exact versions) enters every cache key and manifest, so
 two builds with different compilers can never share a cache entry.
+
+Builds do not call a provider's tools by path: each toolchain gets a driver directory, put
+first on PATH, whose clang adds -ffile-prefix-map for the build root and the SDK (so no host
+path reaches an artifact) and whose other entries link to the provider's tools. Build systems
+then record plain names (CC=clang), never a path into the cache.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import shutil
@@ -26,42 +32,67 @@ DEBIAN_PACKAGES = ("clang-19", "lld-19", "llvm-19", "libclang-rt-19-dev-wasm32",
 DEBIAN_LLVM_BIN = Path("/usr/lib/llvm-19/bin")
 DEBIAN_WASI_INCLUDE = Path("/usr/include/wasm32-wasi")
 DEBIAN_WASI_LIB = Path("/usr/lib/wasm32-wasi")
+DRIVER_TOOLS = ("llvm-ar", "llvm-ranlib", "llvm-nm", "wasm-ld")
+# The driver's clang: the provider's clang with the build root (paths.BUILD_ROOT_ENV, set by
+# each build) mapped to /build and the SDK to /sdk in __FILE__ and debug info.
+DRIVER_CLANG = """#!/bin/sh
+exec '{clang}' ${{RUBY_WASM_BUILD_ROOT:+"-ffile-prefix-map=$RUBY_WASM_BUILD_ROOT=/build"}} \\
+    '-ffile-prefix-map={sdk}=/sdk' "$@"
+"""
 
 
 @dataclass(frozen=True)
 class Toolchain:
-    """A wasi-sdk-shaped directory (bin/clang, bin/llvm-ar, share/wasi-sysroot) plus wasm-opt."""
+    """A wasi-sdk-shaped directory (bin/clang, bin/llvm-ar, share/wasi-sysroot) plus wasm-opt, and
+    the driver directory builds run its tools from."""
     provider: str
     root: Path
     wasm_opt: Path
     identity: str
+    driver: Path  # bin directory: clang, clang++, llvm-ar, llvm-ranlib, llvm-nm, wasm-ld, wasm-opt
 
     @property
     def cc(self) -> Path:
-        return self.root / "bin" / "clang"
+        return self.driver / "clang"
 
     @property
     def ar(self) -> Path:
-        return self.root / "bin" / "llvm-ar"
-
-    @property
-    def ranlib(self) -> Path:
-        return self.root / "bin" / "llvm-ranlib"
-
-    @property
-    def ld(self) -> Path:
-        return self.cc  # CRuby links through the compiler driver, as wasi-sdk's clang does
+        return self.driver / "llvm-ar"
 
     @property
     def sysroot(self) -> Path:
         return self.root / "share" / "wasi-sysroot"
 
     def build_env(self) -> dict[str, str]:
-        """Variables CRuby's configure reads; it insists on WASI_SDK_PATH even with CC given."""
-        return {
-            "WASI_SDK_PATH": str(self.root), "CC": str(self.cc), "LD": str(self.ld),
-            "AR": str(self.ar), "RANLIB": str(self.ranlib), "WASMOPT": str(self.wasm_opt),
-        }
+        """Variables CRuby's configure and the libraries' build systems read, naming tools found on
+        PATH through the driver. configure insists on WASI_SDK_PATH even with CC given."""
+        return {"PATH": f"{self.driver}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+                "WASI_SDK_PATH": str(self.root), "CC": "clang", "LD": "clang", "AR": "llvm-ar",
+                "RANLIB": "llvm-ranlib", "WASMOPT": "wasm-opt"}
+
+
+def _driver_identity() -> str:
+    return "driver " + hashlib.sha256(DRIVER_CLANG.encode()).hexdigest()[:12]
+
+
+def _with_driver(provider: str, root: Path, wasm_opt: Path, identity: str) -> Toolchain:
+    """The toolchain with its driver directory, written once per SDK and driver version."""
+    identity = f"{identity}; {_driver_identity()}"
+    name = hashlib.sha256(f"{root}\0{wasm_opt}\0{identity}".encode()).hexdigest()[:16]
+    driver = cache_dir("toolchains") / f"driver-{provider}-{name}"
+    if not _complete_marker(driver).exists():
+        staging = driver.with_name(f".{driver.name}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in ("clang", "clang++"):
+            (staging / name).write_text(DRIVER_CLANG.format(clang=root / "bin" / name, sdk=root))
+            (staging / name).chmod(0o755)
+        for tool in DRIVER_TOOLS:
+            (staging / tool).symlink_to(root / "bin" / tool)
+        (staging / "wasm-opt").symlink_to(wasm_opt)
+        replace_dir(staging, driver)
+        write_atomic(_complete_marker(driver), identity.encode())
+    return Toolchain(provider, root, wasm_opt, identity, driver)
 
 
 def host_platform() -> str:
@@ -106,7 +137,7 @@ def wasi_sdk() -> Toolchain:
     root = _unpacked_release("wasi-sdk")
     wasm_opt = _unpacked_release("binaryen") / "bin" / "wasm-opt"
     identity = f"wasi-sdk: {_release_identity('wasi-sdk')}; {_release_identity('binaryen')}"
-    return Toolchain("wasi-sdk", root, wasm_opt, identity)
+    return _with_driver("wasi-sdk", root, wasm_opt, identity)
 
 
 def cached_wasi_sdk_present() -> bool:
@@ -183,7 +214,7 @@ def debian() -> Toolchain:
     if not _complete_marker(root).exists():
         _write_debian_root(root)
     identity = "debian: " + ", ".join(f"{name}={versions[name]}" for name in DEBIAN_PACKAGES)
-    return Toolchain("debian", root, Path("/usr/bin/wasm-opt"), identity)
+    return _with_driver("debian", root, Path("/usr/bin/wasm-opt"), identity)
 
 
 def cached_debian_present() -> bool:
@@ -205,7 +236,7 @@ def path() -> Toolchain:
     root = Path(sdk).resolve()
     identity = (f"path: {root}: {_first_line([str(root / 'bin' / 'clang'), '--version'])}; "
                 f"{_first_line([wasm_opt, '--version'])}")
-    return Toolchain("path", root, Path(wasm_opt), identity)
+    return _with_driver("path", root, Path(wasm_opt).resolve(), identity)
 
 
 # --- auto: the first that works, with the reason said out loud --------------------------------

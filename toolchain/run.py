@@ -19,7 +19,7 @@ import wasmtime
 
 from .errors import UserError
 from .fetch import sha256_file
-from .paths import cache_dir
+from .paths import artifact_root, cache_dir
 from .steps import say, write_atomic
 
 WASMTIME_VERSION = version("wasmtime")
@@ -175,7 +175,7 @@ DEFAULT_PROFILE = "full"
 
 
 def artifact_path(name: str) -> Path:
-    return cache_dir("artifacts") / name
+    return artifact_root() / name
 
 
 def artifact_dir(series: str, profile: str) -> Path:

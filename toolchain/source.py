@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,11 @@ class Patch:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def patch_inputs(patches: Sequence[Patch]) -> list[dict[str, str]]:
+    """How patches enter a build's key and manifest: each one's name and sha256, in order."""
+    return [{"name": patch.path.name, "sha256": patch.sha256} for patch in patches]
 
 
 def patches_for(component: str) -> list[Patch]:

@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from doit.exceptions import TaskFailed
 
-from . import product, providers, recipe, verify as verification
+from . import lock, nightly, product, providers, recipe
+from .known_failures import PLANS_DIR
 from .errors import UserError
 from .run import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
 from .suites import RUBY_SUITES
@@ -110,8 +111,46 @@ def verify(ruby: str, profile: str, toolchain: str, suites: str, strict: bool, w
 def verify_uptodate(task, values) -> bool:
     options = task.options
     try:
-        return product.ruby_wasm_is_current(options["ruby"], options["profile"], options["toolchain"]) \
-            and verification.is_verified(options["ruby"], options["profile"], _suite_list(options["suites"]),
-                                    options["strict"])
+        return product.ruby_wasm_is_verified(options["ruby"], options["profile"], options["toolchain"],
+                                             _suite_list(options["suites"]), options["strict"])
+    except UserError:
+        return False
+
+
+def gems_with_tests() -> list[str]:
+    """The gems with a verification plan (verification/gem-<name>.toml): one `doit verify_ext:<name>` each."""
+    return [name for name in gems_with_extensions() if (PLANS_DIR / f"gem-{name}.toml").exists()]
+
+
+@reporting_user_errors
+def verify_ext(gem: str, ruby: str, toolchain: str, strict: bool, workers: int) -> None:
+    product.verify_ext(gem, ruby, toolchain, strict, workers)
+
+
+def verify_ext_uptodate(gem: str) -> Callable[..., bool]:
+    def uptodate(task, values) -> bool:
+        options = task.options
+        try:
+            return product.ext_is_verified(gem, options["ruby"], options["toolchain"], options["strict"])
+        except UserError:
+            return False
+    return uptodate
+
+
+@reporting_user_errors
+def update_lock(toolchain: str) -> None:
+    changed = lock.write_lock(toolchain)
+    listed = "\n  ".join(changed)
+    print(f"{lock.LOCK_FILE}: {'unchanged' if not changed else f'updated ({len(changed)} changes):' + chr(10) + '  ' + listed}")
+
+
+@reporting_user_errors
+def run_nightly(ruby: str, toolchain: str, workers: int) -> None:
+    nightly.run_nightly(ruby, toolchain, workers)
+
+
+def nightly_uptodate(task, values) -> bool:
+    try:
+        return nightly.is_current(task.options["ruby"], task.options["toolchain"])
     except UserError:
         return False

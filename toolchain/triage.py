@@ -1,6 +1,6 @@
 """Proposes known-failure entries for the unexpected failures of the last verification run.
 
-    python -m toolchain.triage [--ruby 3.3] [--profile full] > proposals.toml
+    python -m toolchain.triage [--ruby 3.3] [--profile full | --artifact ruby-3.3-nokogiri] > proposals.toml
 
 Each failure is classified by what its message or source shows (a child process, a thread,
 a Ractor...). Entries it cannot classify get reason "bug" and a why starting with REVIEW:
@@ -65,10 +65,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ruby", default="3.3")
     parser.add_argument("--profile", default=DEFAULT_PROFILE)
+    parser.add_argument("--artifact", help="an artifact's name (e.g. ruby-3.3-nokogiri), instead of --ruby/--profile")
     options = parser.parse_args()
-    summary_path = verification_dir(options.ruby, options.profile) / "summary.json"
+    name = options.artifact or f"ruby-{options.ruby}-{options.profile}"
+    summary_path = verification_dir(name) / "summary.json"
     if not summary_path.exists():
-        print(f"error: no verification summary at {summary_path}; run `doit verify` first.", file=sys.stderr)
+        print(f"error: no verification summary at {summary_path}; run `doit verify` (or verify_ext:<gem>) "
+              "first.", file=sys.stderr)
         return 2
     sys.stdout.write(proposals(json.loads(summary_path.read_text())))
     return 0

@@ -8,13 +8,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cruby import RubyBuild
 from .errors import UserError
 from .fetch import sha256_file
-from .known_failures import Plan, judge, load_plan
+from .known_failures import Plan, judge
 from .paths import cache_dir
 from .reports import table, write_reports
-from .run import ENGINE_SETTINGS, WASMTIME_VERSION, Artifact, Mount, RubyWasm, artifact_dir
+from .run import ENGINE_SETTINGS, WASMTIME_VERSION, Artifact, Mount, RubyWasm
 from .steps import say, step, write_atomic
 from .suites import RUBY_SUPPORT, SuiteContext, TestResult, run_suite
 from .workers import worker_pool
@@ -64,30 +63,47 @@ def smoke(artifact: Artifact, features: list[str], scripts: list[Path], report_p
     return report
 
 
-# --- Ruby's own test suites -----------------------------------------------------------------
+# --- test suites: Ruby's own, and a gem's ------------------------------------------------------
 
-def verification_dir(series: str, profile: str) -> Path:
-    return cache_dir("verification") / f"ruby-{series}-{profile}"
+@dataclass(frozen=True)
+class Verification:
+    """What verifying one artifact needs: the plan, the tree its test files come from, and what
+    runs them."""
+    artifact: Artifact
+    plan: Plan
+    source: Path  # Ruby's source tree, or the gem's
+    host_ruby: Path  # drives bootstraptest
+    extensions: tuple[str, ...]  # the linked extensions, which select by_extension test files
+    test_libs: tuple[Path, ...] = ()  # on every test file's load path (a gem's test framework)
+    key_parts: tuple[str, ...] = ()  # further inputs the result depends on (the test libraries' keys)
+
+    @property
+    def directory(self) -> Path:
+        return verification_dir(self.artifact.directory.name)
+
+    def key(self, suites: list[str], strict: bool) -> str:
+        """Everything a verification result depends on: the artifact (its wasm and its tree), the
+        engine that runs it, the plan, the harness, the selection."""
+        outputs = json.loads(self.artifact.manifest.read_text())["outputs"]
+        digest = hashlib.sha256(f"wasmtime {WASMTIME_VERSION} {ENGINE_SETTINGS}\n".encode())
+        digest.update(json.dumps(outputs, sort_keys=True).encode())
+        for path in [self.plan.path, *sorted(RUBY_SUPPORT.glob("*.rb"))]:
+            digest.update(path.name.encode() + b"\0" + sha256_file(path).encode())
+        digest.update(json.dumps({"suites": suites, "strict": strict, "inputs": self.key_parts}).encode())
+        return digest.hexdigest()
 
 
-def verification_key(artifact: Artifact, plan: Plan, suites: list[str], strict: bool) -> str:
-    """Everything a verification result depends on: the wasm, the engine that runs it, the plan,
-    the harness, the selection."""
-    digest = hashlib.sha256(f"wasmtime {WASMTIME_VERSION} {ENGINE_SETTINGS}\n".encode())
-    for path in [artifact.wasm, plan.path, *sorted(RUBY_SUPPORT.glob("*.rb"))]:
-        digest.update(path.name.encode() + b"\0" + sha256_file(path).encode())
-    digest.update(json.dumps({"suites": suites, "strict": strict}).encode())
-    return digest.hexdigest()
+def verification_dir(name: str) -> Path:
+    """Where the reports of the artifact with this name go."""
+    return cache_dir("verification") / name
 
 
-def is_verified(series: str, profile: str, suites: list[str], strict: bool) -> bool:
-    summary_path = verification_dir(series, profile) / "summary.json"
-    artifact = Artifact(artifact_dir(series, profile))
-    if not summary_path.exists() or not artifact.wasm.exists():
+def is_verified(verification: Verification, suites: list[str], strict: bool) -> bool:
+    summary_path = verification.directory / "summary.json"
+    if not summary_path.exists() or not verification.artifact.manifest.exists():
         return False
     summary = json.loads(summary_path.read_text())
-    return summary.get("ok") is True and \
-        summary.get("key") == verification_key(artifact, load_plan(series), suites, strict)
+    return summary.get("ok") is True and summary.get("key") == verification.key(suites, strict)
 
 
 def _describe(results: list[TestResult], limit: int = 20) -> str:
@@ -97,28 +113,27 @@ def _describe(results: list[TestResult], limit: int = 20) -> str:
     return "\n".join(lines) + more
 
 
-def verify_suites(build: RubyBuild, suites: list[str], strict: bool, workers: int) -> dict:
-    """Run the selected suites against the build's published artifact and write the reports."""
-    artifact = Artifact(artifact_dir(build.recipe.series, build.profile))
-    plan = load_plan(build.recipe.series)
-    out = verification_dir(build.recipe.series, build.profile)
+def verify_suites(verification: Verification, suites: list[str], strict: bool, workers: int) -> dict:
+    """Run the selected suites against the artifact and write the reports."""
+    artifact, plan, out = verification.artifact, verification.plan, verification.directory
     work = out / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    source = build.source_root
+    files = plan.selection(verification.extensions, verification.source)
     runs = []
     with worker_pool(artifact, workers) as socket:
-        context = SuiteContext(socket, source, build.baseruby.path, work, workers)
+        context = SuiteContext(socket, verification.source, verification.host_ruby, work, workers,
+                               verification.test_libs)
         for suite in suites:
             with step(f"{suite} ({workers} workers)"):
-                run = run_suite(context, suite, plan.test_all_selection(build.extensions, source), plan.excluded)
+                run = run_suite(context, suite, files, plan.excluded)
             verdict = judge(run.results, plan)
             say(f"    {suite}: {len(run.results)} run, {len(verdict.unexpected)} unexpected, "
                 f"{len(verdict.known)} known failures, {len(verdict.fixed)} fixed")
             runs.append((run, verdict))
     ok = all(verdict.ok(strict) for _, verdict in runs)
     header = {"artifact": str(artifact.directory), "wasm_sha256": sha256_file(artifact.wasm),
-              "key": verification_key(artifact, plan, suites, strict), "strict": strict, "ok": ok,
+              "key": verification.key(suites, strict), "strict": strict, "ok": ok,
               "plan": str(plan.path), "logs": str(work)}
     summary = write_reports(out, runs, plan, header)
     say(table(summary))

@@ -1,0 +1,107 @@
+"""The lock file and the cache keys: every input is pinned, and a change to one input changes
+the keys of exactly the artifacts that depend on it."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from toolchain import cruby, lock, nightly, product, providers, recipe, source
+from toolchain.errors import UserError
+from toolchain.paths import PATCHES_DIR, RECIPES_DIR
+
+LIBXML2_PATCH = "libxml2/0001-wasi-no-dup-for-compressed-stdio.patch"
+
+
+def product_keys() -> dict[str, str]:
+    """Every nightly artifact's build key, from the inputs as they resolve now."""
+    keys = {}
+    for item in nightly.products("3.3"):
+        if item.kind == "profile":
+            keys[item.name] = cruby.plan("3.3", item.target, "auto", quiet=True).key
+        else:
+            keys[item.name] = product.plan_ext(item.target, "3.3", "auto", quiet=True).key
+    return keys
+
+
+@pytest.fixture
+def patches_copy(tmp_path, monkeypatch) -> Path:
+    copy = tmp_path / "patches"
+    shutil.copytree(PATCHES_DIR, copy)
+    monkeypatch.setattr(source, "PATCHES_DIR", copy)
+    monkeypatch.setattr(lock, "PATCHES_DIR", copy)
+    return copy
+
+
+@pytest.fixture
+def recipes_copy(tmp_path, monkeypatch) -> Path:
+    copy = tmp_path / "recipes"
+    shutil.copytree(RECIPES_DIR, copy)
+    monkeypatch.setattr(recipe, "RECIPES_DIR", copy)
+    monkeypatch.setattr(lock, "RECIPES_DIR", copy)
+    return copy
+
+
+def test_committed_lock_pins_what_this_checkout_resolves():
+    """Recipes, patches, toolchain or Python dependencies changed without `doit lock` fail here."""
+    assert lock.differences(lock.read_lock(), lock.resolved_inputs()) == []
+    locked = lock.read_lock()
+    assert locked["recipes"]["openssl"]["sources"][1]["sha256"] == recipe.load("openssl").sources[1].sha256
+    assert locked["toolchain"]["identity"] == providers.resolve("auto", quiet=True).identity
+    assert set(locked["python"]) == set(lock.PYTHON_DEPENDENCIES) and LIBXML2_PATCH in locked["patches"]
+
+
+def test_one_line_patch_change_changes_the_dependent_keys_and_the_lock_check_only(patches_copy, tmp_path):
+    before = product_keys()
+    patch = patches_copy / LIBXML2_PATCH
+    lines = patch.read_text().splitlines(keepends=True)
+    patch.write_text("".join([lines[0].replace("WASI has no dup()", "WASI lacks dup()"), *lines[1:]]))
+    after = product_keys()
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"ruby-3.3-nokogiri"}  # only nokogiri links libxml2
+    differences = lock.differences(lock.read_lock(), lock.resolved_inputs())
+    assert len(differences) == 1 and differences[0].startswith(f"patches.{LIBXML2_PATCH}: ")
+    with pytest.raises(UserError, match="doit lock") as error:
+        lock.check_lock()
+    assert LIBXML2_PATCH in str(error.value)
+
+
+def test_configure_flag_change_rebuilds_what_links_that_library(recipes_copy):
+    before = product_keys()
+    zlib = recipes_copy / "zlib.toml"
+    zlib.write_text(zlib.read_text().replace('args = ["--static", "--prefix={prefix}"]',
+                                             'args = ["--static", "--prefix={prefix}", "--zprefix"]'))
+    after = product_keys()
+    changed = {name for name in before if before[name] != after[name]}
+    # zlib is in the full profile, which nokogiri and bcrypt are built on, and under libxml2
+    assert changed == {"ruby-3.3-full", "ruby-3.3-nokogiri", "ruby-3.3-bcrypt"}
+
+
+def test_toolchain_identity_change_rebuilds_everything(monkeypatch):
+    before = product_keys()
+    real = providers.resolve
+
+    def other_compiler(provider: str = "auto", quiet: bool = False) -> providers.Toolchain:
+        return dataclasses.replace(real(provider, quiet), identity="debian: clang-19=1:19.1.8-1")
+    monkeypatch.setattr(providers, "resolve", other_compiler)
+    after = product_keys()
+    assert all(before[name] != after[name] for name in before)
+
+
+def test_lock_differences_name_each_changed_input():
+    locked = {"recipes": {"zlib": {"sources": [{"sha256": "a"}]}}, "python": {"doit": "0.37.0"}}
+    current = {"recipes": {"zlib": {"sources": [{"sha256": "b"}]}}, "python": {"doit": "0.37.0", "new": "1"}}
+    assert lock.differences(locked, current) == [
+        "python.new: (absent) in the lock, 1 now", "recipes.zlib.sources.0.sha256: a in the lock, b now"]
+
+
+def test_a_missing_or_broken_lock_says_how_to_make_one(tmp_path):
+    with pytest.raises(UserError, match="doit lock"):
+        lock.read_lock(tmp_path / "none.lock")
+    broken = tmp_path / "broken.lock"
+    broken.write_text(json.dumps({"format": 1}))
+    with pytest.raises(UserError, match="doit lock"):
+        lock.read_lock(broken)

@@ -1,0 +1,265 @@
+"""The nightly reproducible build (doit nightly).
+
+Every artifact whose inputs are reachable (each profile of the Ruby series, and each gem with
+an extension) is built, verified with its suites, then built a second time by an independent
+process under another build root and artifact root, with the same clean environment, and the
+two are compared file by file (wasm files section by section). The release directory holds the
+artifacts, one deterministic .tar.gz each, SHA256SUMS, each manifest and verification report,
+a JSON build record and a summary; `releases/latest` points at the newest.
+
+The inputs must match the committed lock file (toolchain/lock.py). A second run with nothing
+changed does no build work: the record of the last release names every artifact's key.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import cruby, fetch, lock, product, recipe
+from .errors import UserError
+from .extract import newest_mtime
+from .fetch import sha256_file
+from .known_failures import PLANS_DIR
+from .paths import ARTIFACT_ROOT_ENV, BUILD_ROOT_ENV, cache_dir, cache_root
+from .release import compare_trees, deterministic_tarball, sha256sums
+from .run import Artifact
+from .steps import replace_dir, say, step, write_atomic
+from .suites import RUBY_SUITES
+from .verify import verification_dir
+
+RECORD = "build-record.json"
+
+
+@dataclass(frozen=True)
+class Product:
+    """One artifact of the nightly: a profile of a Ruby series, or a gem prelinked into one."""
+    kind: str  # "profile" or "ext"
+    series: str
+    target: str  # the profile's or the gem's name
+
+    @property
+    def name(self) -> str:
+        return f"ruby-{self.series}-{self.target}"
+
+    def build(self, provider: str) -> Artifact:
+        if self.kind == "profile":
+            return product.build_ruby_wasm(self.series, self.target, provider)
+        return product.build_ext(self.target, self.series, provider)
+
+    def key(self, provider: str) -> str | None:
+        """The artifact's build key from cached inputs only; None if a source is not cached."""
+        if self.kind == "profile":
+            build = cruby.plan(self.series, self.target, provider, fetch_missing=False, quiet=True)
+            return build.key if build else None
+        ext = product.plan_ext(self.target, self.series, provider, fetch_missing=False, quiet=True)
+        return ext.key if ext else None
+
+    def verify(self, provider: str, workers: int) -> dict | None:
+        """Run the product's suites; None when it has none beyond the smoke checks of its build."""
+        if self.kind == "profile":
+            return product.verify_ruby_wasm(self.series, self.target, provider, list(RUBY_SUITES), False, workers)
+        if (PLANS_DIR / f"gem-{self.target}.toml").exists():
+            return product.verify_ext(self.target, self.series, provider, False, workers)
+        return None
+
+
+def products(series: str) -> list[Product]:
+    profiles = recipe.ruby_recipe(series).profiles
+    gems = [name for name in recipe.names_of_kind("gem") if recipe.load(name).extension]
+    return [Product("profile", series, name) for name in profiles] + [Product("ext", series, name) for name in gems]
+
+
+# --- the second, independent build ---------------------------------------------------------------
+
+def repro_roots() -> tuple[Path, Path]:
+    """The build root and artifact root of the second build: another absolute path than the first's."""
+    base = cache_root() / "repro"
+    return base / "build", base / "artifacts"
+
+
+def build_again(item: Product, provider: str) -> Path:
+    """Build the product in a separate process under the second roots; return its artifact directory."""
+    build_root, artifacts = repro_roots()
+    env = {**os.environ, BUILD_ROOT_ENV: str(build_root), ARTIFACT_ROOT_ENV: str(artifacts)}
+    command = [sys.executable, "-m", "toolchain.nightly", "build-one", item.kind, item.series, item.target,
+               "--toolchain", provider]
+    result = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = cache_dir("repro") / f"{item.name}.log"
+    write_atomic(log, result.stdout.encode())
+    if result.returncode != 0:
+        raise UserError(f"The second build of {item.name} failed (exit {result.returncode}). Last lines:\n"
+                        f"{result.stdout.strip()[-2000:]}\nFull log: {log}")
+    return artifacts / item.name
+
+
+def reproducibility(item: Product, first: Artifact, second: Path) -> dict:
+    """Compare the two builds' outputs: ruby.wasm and the tree under root/."""
+    differences = compare_trees(first.directory, second)
+    outputs = [d for d in differences if d["file"] == "ruby.wasm" or d["file"].startswith("root/")]
+    return {"reproducible": not outputs, "second_build": str(second), "differences": outputs}
+
+
+# --- the release --------------------------------------------------------------------------------
+
+def source_date_epoch(series: str) -> int:
+    """SOURCE_DATE_EPOCH if set, else the newest time in the Ruby source archive (from the inputs)."""
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    return newest_mtime(fetch.fetch_recipe(recipe.ruby_recipe(series))[1])
+
+
+def releases_dir() -> Path:
+    return cache_dir("releases")
+
+
+def latest_record() -> dict | None:
+    path = releases_dir() / "latest" / RECORD
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _tests(summary: dict | None) -> dict:
+    if summary is None:
+        return {}
+    keys = ("run", "passed", "known_failures", "unexpected", "fixed", "skipped")
+    return {suite["suite"]: {k: suite[k] for k in keys} for suite in summary["suites"]}
+
+
+def publish(series: str, entries: list[dict], artifacts: dict[str, Artifact], inputs: dict,
+            started: float) -> Path:
+    """Write the dated release directory and point releases/latest at it."""
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    final = releases_dir() / f"nightly-{date}"
+    staging = releases_dir() / f".nightly-{date}.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    epoch = source_date_epoch(series)
+    with step(f"release {final.name}"):
+        for entry in entries:
+            if entry.get("skipped"):
+                continue
+            artifact = artifacts[entry["name"]]
+            shutil.copy2(artifact.wasm, staging / f"{entry['name']}.wasm")
+            shutil.copy2(artifact.manifest, staging / f"{entry['name']}.manifest.json")
+            deterministic_tarball(artifact.directory, staging / f"{entry['name']}.tar.gz", epoch)
+            if entry.get("verification"):
+                shutil.copy2(Path(entry["verification"]), staging / f"{entry['name']}.verification.json")
+            entry["tarball_sha256"] = sha256_file(staging / f"{entry['name']}.tar.gz")
+        record = {"release": final.name, "date": date, "source_date_epoch": epoch,
+                  "lock_sha256": lock.lock_digest(inputs), "inputs": inputs, "products": entries,
+                  "wall_seconds": round(time.monotonic() - started, 1),
+                  "ok": all(e.get("skipped") or (e["verified"] and e["reproducible"]) for e in entries)}
+        write_atomic(staging / RECORD, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+        write_atomic(staging / "summary.txt", summary_text(record).encode())
+        write_atomic(staging / "SHA256SUMS", sha256sums(staging).encode())
+        replace_dir(staging, final)
+        link = releases_dir() / ".latest.new"
+        link.unlink(missing_ok=True)
+        link.symlink_to(final.name)
+        os.replace(link, releases_dir() / "latest")
+    return final
+
+
+def summary_text(record: dict) -> str:
+    lines = [f"{record['release']}: {'ok' if record['ok'] else 'FAILED'} in {record['wall_seconds']:.0f}s",
+             f"lock {record['lock_sha256'][:16]}, SOURCE_DATE_EPOCH {record['source_date_epoch']}", ""]
+    for entry in record["products"]:
+        if entry.get("skipped"):
+            lines.append(f"{entry['name']:<24} skipped: {entry['skipped']}")
+            continue
+        tests = ", ".join(f"{suite} {t['passed']}/{t['run']} ({t['unexpected']} unexpected)"
+                          for suite, t in entry["tests"].items()) or "smoke checks only"
+        lines.append(f"{entry['name']:<24} {entry['outputs']['ruby.wasm']['sha256']}  "
+                     f"reproducible: {'yes' if entry['reproducible'] else 'NO'}; {tests}")
+    return "\n".join(lines) + "\n"
+
+
+# --- the nightly ---------------------------------------------------------------------------------
+
+def is_current(series: str, provider: str) -> bool:
+    """True when the latest release was made from exactly the current inputs and keys, and passed."""
+    record = latest_record()
+    if record is None or not record.get("ok"):
+        return False
+    try:
+        inputs = lock.check_lock(provider)
+    except UserError:
+        return False
+    keys = {item.name: item.key(provider) for item in products(series)}
+    recorded = {entry["name"]: entry.get("key") for entry in record["products"] if not entry.get("skipped")}
+    return record["lock_sha256"] == lock.lock_digest(inputs) and all(keys.get(n) == k for n, k in recorded.items()) \
+        and set(recorded) == {n for n, k in keys.items() if k is not None}
+
+
+def _entry(item: Product, provider: str, workers: int) -> tuple[dict, Artifact | None]:
+    timings: dict[str, float] = {}
+    try:
+        started = time.monotonic()
+        artifact = item.build(provider)
+    except UserError as error:
+        if "Could not fetch any source" in str(error):
+            say(f"{item.name}: skipped, its inputs are not reachable")
+            return {"name": item.name, "skipped": str(error)}, None
+        raise
+    timings["build"] = round(time.monotonic() - started, 1)
+    started = time.monotonic()
+    summary = item.verify(provider, workers)
+    timings["verify"] = round(time.monotonic() - started, 1)
+    started = time.monotonic()
+    with step(f"second build of {item.name} (independent build root)"):
+        second = build_again(item, provider)
+    timings["reproduce"] = round(time.monotonic() - started, 1)
+    verdict = reproducibility(item, artifact, second)
+    say(f"    {item.name}: reproducible: {'yes' if verdict['reproducible'] else 'NO'}")
+    manifest = json.loads(artifact.manifest.read_text())
+    report = verification_dir(item.name) / "summary.json"
+    return {"name": item.name, "kind": item.kind, "key": manifest["build_key"], "outputs": manifest["outputs"],
+            "seconds": timings, "tests": _tests(summary), "verified": summary is None or summary["ok"],
+            "verification": str(report) if summary else None, **verdict}, artifact
+
+
+def run_nightly(series: str, provider: str, workers: int) -> Path:
+    started = time.monotonic()
+    inputs = lock.check_lock(provider)
+    entries, artifacts = [], {}
+    for item in products(series):
+        with step(f"nightly: {item.name}"):
+            entry, artifact = _entry(item, provider, workers)
+        entries.append(entry)
+        if artifact:
+            artifacts[item.name] = artifact
+    release = publish(series, entries, artifacts, inputs, started)
+    record = json.loads((release / RECORD).read_text())
+    say((release / "summary.txt").read_text() + f"release: {release}")
+    if not record["ok"]:
+        raise UserError(f"The nightly found artifacts that are not reproducible or not verified; see "
+                        f"{release / RECORD} (differences per file and wasm section).")
+    return release
+
+
+def main() -> int:
+    """`python -m toolchain.nightly build-one <kind> <series> <target>`: the second build's process."""
+    parser = argparse.ArgumentParser(description="Build one nightly product (used for the second build).")
+    parser.add_argument("command", choices=["build-one"])
+    parser.add_argument("kind", choices=["profile", "ext"])
+    parser.add_argument("series")
+    parser.add_argument("target")
+    parser.add_argument("--toolchain", default="auto")
+    options = parser.parse_args()
+    try:
+        Product(options.kind, options.series, options.target).build(options.toolchain)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
