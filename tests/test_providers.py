@@ -4,7 +4,7 @@ import subprocess
 import pytest
 
 from toolchain import debian, providers
-from toolchain.paths import BUILD_ROOT_ENV
+from toolchain.paths import BUILD_ROOT_ENV, SOURCE_ROOT_ENV
 from toolchain.phases import build_environment
 from toolchain.errors import UserError
 
@@ -98,17 +98,24 @@ def test_deb_src_config_is_derived_from_this_machines_sources():
     assert f"URIs: {archive.uri}\n" in config and "Suites: trixie\n" in config
 
 
-def test_driver_names_the_build_root_and_sdk_by_fixed_paths(private_cache, tmp_path, monkeypatch):
+def test_driver_names_the_build_root_and_sdk_by_fixed_paths(private_cache, tmp_path):
     toolchain = providers.resolve("debian")
     root = tmp_path / "some" / "build-root"
-    (root / "lib-demo").mkdir(parents=True)
-    source = root / "lib-demo" / "where.c"
-    source.write_text('#include <assert.h>\nconst char *where = __FILE__;\n'
-                      'int check(int x) { assert(x); return x; }\n')
+    tree = root / "lib-demo" / "src" / "demo-1.0"
+    (root / "lib-other" / "include").mkdir(parents=True)
+    tree.mkdir(parents=True)
+    (root / "lib-other" / "include" / "other.h").write_text("static const char *other = __FILE__;\n")
+    # includes itself by __FILE__, as Ruby's debug_counter.h does: the mapped name must resolve
+    (tree / "self.h").write_text("#ifndef ONCE\n#define ONCE\n#include __FILE__\n#else\nint twice;\n#endif\n")
+    (tree / "where.c").write_text('#include <assert.h>\n#include "self.h"\n#include "other.h"\n'
+                                  "const char *where = __FILE__;\n"
+                                  "const char *use(int x) { assert(x); return other; }\n")
     output = tmp_path / "where.o"
-    env = {**build_environment(toolchain), BUILD_ROOT_ENV: str(root)}
-    subprocess.run(["clang", "-c", str(source), "-o", str(output)], check=True, env=env)
+    env = {**build_environment(toolchain), BUILD_ROOT_ENV: str(root), SOURCE_ROOT_ENV: str(tree)}
+    subprocess.run(["clang", "-I", str(root / "lib-other" / "include"), "-c", str(tree / "where.c"),
+                    "-o", str(output)], check=True, env=env)
     data = output.read_bytes()
-    assert b"/build/lib-demo/where.c" in data
+    assert b"where.c" in data and b"demo-1.0/where.c" not in data  # the build's own tree is "."
+    assert b"/build/lib-other/include/other.h" in data
     assert str(tmp_path).encode() not in data and str(private_cache).encode() not in data
     assert "driver " in toolchain.identity

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import fetch, providers, recipe
 from .baseruby import BaseRuby, find_baseruby
 from .errors import UserError
-from .libraries import OPTFLAGS, LibraryBuild, build_library, plan_library
+from .libraries import LibraryBuild, build_library, plan_library
 from .paths import portable
 from .phases import KeyedBuild, PhasedBuild, build_environment
 from .providers import Toolchain
@@ -25,6 +25,19 @@ from .steps import write_atomic
 
 STACK_SIZE = 16 * 1024 * 1024
 LDFLAGS = f"-Xlinker --stack-first -Xlinker -z -Xlinker stack-size={STACK_SIZE}"
+# CRuby is optimized with -O2, as ruby/ruby.wasm builds it, not for size. Its setjmp, GC stack
+# scan and Fiber switch each unwind the whole C stack with Asyncify into a buffer, and the less a
+# build inlines, the more frames (each with its saved locals) the buffer must hold: with -Oz, and
+# still with -Os, loading psych's test files overflowed it (a trap in asyncify_stop_unwind). The
+# libraries, which call back into Ruby seldom and from few frames, get -Oz (libraries.OPTFLAGS).
+RUBY_OPTFLAGS = "-O2"
+# Even at -O2, CRuby's default 6 KB buffers overflow three nested `require`s deep through
+# rubygems (a test file that requires minitest's plugin, which requires minitest). The setjmp
+# buffers are heap-allocated per VM tag in 3.3, the scan buffer is static and the Fiber one lives
+# in the heap-allocated fiber, so raising them costs heap, not C stack.
+ASYNCIFY_BUFFER_SIZE = 16384
+ASYNCIFY_CPPFLAGS = " ".join(f"-DWASM_{name}_STACK_BUFFER_SIZE={ASYNCIFY_BUFFER_SIZE}"
+                             for name in ("SETJMP", "SCAN", "FIBER"))
 PREFIX = "/usr/local"
 TARGET = "wasm32-wasi"  # RbConfig's arch: names the build's <arch>-fake.rb and its ruby ABI dirs
 # wasm-opt after linking: CRuby's own POSTLINK (Asyncify with -Oz, DWARF and producer notes
@@ -63,7 +76,7 @@ class RubyBuild(KeyedBuild):
             "--host=wasm32-unknown-wasi", f"--prefix={PREFIX}",
             "--with-static-linked-ext", f"--with-ext={','.join(self.extensions)}",
             "--disable-install-doc", f"--with-baseruby={self.baseruby.path}",
-            f"LDFLAGS={LDFLAGS}", f"optflags={OPTFLAGS}", "debugflags=",
+            f"LDFLAGS={LDFLAGS}", f"CPPFLAGS={ASYNCIFY_CPPFLAGS}", f"optflags={RUBY_OPTFLAGS}", "debugflags=",
             f"wasmoptflags={WASMOPTFLAGS}",
             *[lib.expand(arg, "ruby_configure") for lib in self.libraries for arg in lib.recipe.ruby_configure],
         ]

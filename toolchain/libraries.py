@@ -17,10 +17,10 @@ from .providers import Toolchain
 from .recipe import Recipe, Source
 from .source import Patch, patch_inputs, patches_for
 
-# C code is optimized for size: Asyncify roughly doubles the code of every function that may
-# unwind, so each byte saved before it counts twice. -Oz gives 15% less code than -Os on Ruby's
-# largest files (it inlines less). Ruby and every library get these flags; a recipe that sets
-# its own CFLAGS includes them as {cflags}.
+# Libraries are optimized for size: Asyncify roughly doubles the code of every function that may
+# unwind, so each byte saved before it counts twice, and -Oz gives 10-20% less code than -Os.
+# (CRuby itself gets -O2: see cruby.RUBY_OPTFLAGS.) Every library gets these CFLAGS; a recipe
+# that sets its own CFLAGS includes them as {cflags}.
 OPTFLAGS = "-Oz"
 BASE_CFLAGS = OPTFLAGS
 # What every CMake build gets besides the recipe's args; part of each CMake library's key.

@@ -22,6 +22,7 @@ def cache_dir(*parts: str) -> Path:
 
 
 BUILD_ROOT_ENV = "RUBY_WASM_BUILD_ROOT"
+SOURCE_ROOT_ENV = "RUBY_WASM_SOURCE_ROOT"  # set by each build to its unpacked source tree
 ARTIFACT_ROOT_ENV = "RUBY_WASM_ARTIFACT_ROOT"
 
 

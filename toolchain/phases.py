@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .extract import newest_mtime
-from .paths import BUILD_ROOT_ENV, build_root
+from .paths import BUILD_ROOT_ENV, SOURCE_ROOT_ENV, build_root
 from .providers import Toolchain
 from .source import Patch, prepare_tree
 from .steps import run_logged, step, write_atomic
@@ -104,6 +104,7 @@ class PhasedBuild:
         env = dict(self.env)
         if self._epoch_file.exists():
             env["SOURCE_DATE_EPOCH"] = self._epoch_file.read_text()
+            env[SOURCE_ROOT_ENV] = str(self.source_root)
         with step(title) as timer:
             run_logged(phase, command, self.directory / "logs" / f"{phase}.log", cwd=cwd, env=env)
         self._finish(phase, timer.elapsed)

@@ -33,11 +33,14 @@ DEBIAN_LLVM_BIN = Path("/usr/lib/llvm-19/bin")
 DEBIAN_WASI_INCLUDE = Path("/usr/include/wasm32-wasi")
 DEBIAN_WASI_LIB = Path("/usr/lib/wasm32-wasi")
 DRIVER_TOOLS = ("llvm-ar", "llvm-ranlib", "llvm-nm", "wasm-ld")
-# The driver's clang: the provider's clang with the build root (paths.BUILD_ROOT_ENV, set by
-# each build) mapped to /build and the SDK to /sdk in __FILE__ and debug info.
+# The driver's clang: the provider's clang with, in __FILE__ and debug info, the build's own
+# source tree (paths.SOURCE_ROOT_ENV) named ".", other build directories (paths.BUILD_ROOT_ENV)
+# /build and the SDK /sdk. Clang applies the longest matching prefix. The source tree maps to a
+# relative name, as Debian builds do, because `#include __FILE__` (Ruby's debug_counter.h) must
+# still resolve.
 DRIVER_CLANG = """#!/bin/sh
 exec '{clang}' ${{RUBY_WASM_BUILD_ROOT:+"-ffile-prefix-map=$RUBY_WASM_BUILD_ROOT=/build"}} \\
-    '-ffile-prefix-map={sdk}=/sdk' "$@"
+    ${{RUBY_WASM_SOURCE_ROOT:+"-ffile-prefix-map=$RUBY_WASM_SOURCE_ROOT=."}} '-ffile-prefix-map={sdk}=/sdk' "$@"
 """
 
 
