@@ -5,27 +5,21 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from cli import doit
 
 from toolchain import cruby, known_failures, suites
 from toolchain.known_failures import KnownFailure, Plan, judge
 from toolchain.launcher import request
-from toolchain.paths import PROJECT_ROOT
 from toolchain.run import DEFAULT_PROFILE, Artifact, artifact_dir
 from toolchain.verify import verification_dir
 from toolchain.workers import worker_pool
 
 pytestmark = pytest.mark.e2e
 SUMMARY_LINE = re.compile(r"^(\d+) tests, \d+ assertions, (\d+) failures, (\d+) errors, (\d+) skips$", re.M)
-
-
-def doit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +117,7 @@ def test_known_failure_logic_on_a_real_bootstraptest_run(context):
     listed, unlisted = failing[0], failing[1:]
     entries = [KnownFailure("bootstraptest", listed.file, listed.name, "process/spawn", "fork"),
                KnownFailure("bootstraptest", passing[0].file, passing[0].name, "bug", "stale entry")]
-    plan = Plan(Path("plan.toml"), [], {e.key: e for e in entries}, {}, {}, [])
+    plan = Plan(Path("plan.toml"), [], {e.key: e for e in entries}, {}, {}, [], [])
     verdict = judge(results, plan)
     assert verdict.known == [listed] and verdict.unexpected == unlisted
     assert verdict.fixed == [passing[0]]
@@ -143,7 +137,7 @@ def test_extension_test_directories_run_only_when_the_extension_is_linked(tmp_pa
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("")
     plan = Plan(Path("plan.toml"), ["test/ruby/test_a.rb"], {}, {},
-                {"zlib": ["test/zlib"], "psych": ["test/psych"], "openssl": ["test/openssl"]}, [])
+                {"zlib": ["test/zlib"], "psych": ["test/psych"], "openssl": ["test/openssl"]}, [], [])
     assert plan.selection(("json",), tmp_path) == ["test/ruby/test_a.rb"]
     assert plan.selection(("json", "psych"), tmp_path) == [
         "test/ruby/test_a.rb", "test/psych/test_yaml.rb", "test/psych/visitors/test_emitter.rb"]

@@ -60,6 +60,7 @@ class SuiteContext:
     workdir: Path
     workers: int
     test_libs: tuple[Path, ...] = ()  # put on the load path of every test file (a gem's minitest)
+    load_path: tuple[str, ...] = ()  # directories of the source tree on that load path too
 
 
 # --- basictest ------------------------------------------------------------------------------
@@ -159,11 +160,12 @@ def interrupted_test(results: list[TestResult]) -> str | None:
 def _run_file_in_wasm(context: SuiteContext, file: str, argv: list[str], env: dict[str, str],
                       attempt: int) -> tuple[str, dict]:
     """One wasm run of a test file, with the source tree at /src, the harness files at /harness,
-    each test library at /testlib/<n> and a scratch /tmp; the output is logged."""
+    each test library at /testlib<n> and a scratch /tmp; the output is logged. (Top-level names:
+    a directory granted at /a/b would leave /a unresolvable to Ruby's realpath.)"""
     scratch = Path(tempfile.mkdtemp(dir=context.workdir))
     mounts = [[str(context.source), "/src", False], [str(RUBY_SUPPORT), "/harness", False],
               [str(scratch), "/tmp", True],
-              *[[str(lib), f"/testlib/{n}", False] for n, lib in enumerate(context.test_libs)]]
+              *[[str(lib), f"/testlib{n}", False] for n, lib in enumerate(context.test_libs)]]
     answer = request(str(context.socket), argv, mounts, {"TMPDIR": "/tmp", **env}, TEST_FILE_TIMEOUT)
     output = answer["stdout"].decode(errors="replace") + answer["stderr"].decode(errors="replace")
     log = context.workdir / f"{file.replace('/', '_')}.{attempt}.log"
@@ -188,13 +190,15 @@ MINITEST_MARK = "\x1eRUBY-WASM-TEST "
 
 def parse_minitest(file: str, output: str, exit_code: int, trap: str | None) -> list[TestResult]:
     """Results from the lines toolchain/ruby/minitest_wasi.rb writes; a test that started and never
-    reported a result is the one a trap or exit interrupted."""
+    reported a result is the one a trap or exit interrupted. A marker may follow other output on
+    its line (minitest's progress dots); a file in which no test started is a failure."""
     started: list[str] = []
     finished: dict[str, TestResult] = {}
-    for line in output.splitlines():
-        if not line.startswith(MINITEST_MARK):
+    for line in output.split("\n"):  # not splitlines(): it also splits at the marker's \x1e
+        _, marked, payload = line.partition(MINITEST_MARK)
+        if not marked:
             continue
-        event = json.loads(line[len(MINITEST_MARK):])
+        event = json.loads(payload)
         if "start" in event:
             started.append(event["start"])
         else:
@@ -202,18 +206,21 @@ def parse_minitest(file: str, output: str, exit_code: int, trap: str | None) -> 
     interrupted = f"interrupted: {trap}" if trap else f"the wasm exited ({exit_code}) during this test"
     results = [finished.get(name) or TestResult("minitest", file, name, "error", interrupted)
                for name in dict.fromkeys(started)]
-    if not started and exit_code != 0:
+    if not started:
         results.append(TestResult("minitest", file, "(load)", "error",
                                   trap or f"no test ran (exit code {exit_code}): {output.strip()[-800:]}"))
     return results
 
 
 def run_minitest_once(context: SuiteContext, file: str, excluded: list[str], attempt: int) -> list[TestResult]:
-    """One run of a gem's test file under minitest, in a fixed order (seed 0)."""
+    """One run of a gem's test file under minitest, in a fixed order (seed 0), from the gem's root
+    directory as its Rakefile runs them (tests open fixtures by relative path)."""
     exclusion = ["-e", f"/{'|'.join(f'(?:{pattern})' for pattern in excluded)}/"] if excluded else []
-    argv = [*[f"-I/testlib/{n}" for n in range(len(context.test_libs))], "-r/harness/minitest_wasi.rb",
+    argv = [*[f"-I/testlib{n}" for n in range(len(context.test_libs))],
+            *[f"-I/src/{directory}" for directory in context.load_path], "-C/src", "-r/harness/minitest_wasi.rb",
             f"/src/{file}", "--seed", "0", *exclusion]
-    output, answer = _run_file_in_wasm(context, file, argv, {}, attempt)
+    # No parallel executor threads: WASI has none (minitest_wasi.rb refuses parallel test classes).
+    output, answer = _run_file_in_wasm(context, file, argv, {"MT_CPU": "0"}, attempt)
     return parse_minitest(file, output, answer["exit_code"], answer["trap"])
 
 

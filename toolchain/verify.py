@@ -45,8 +45,10 @@ def parse_smoke_output(stdout: str, exit_code: int) -> SmokeReport:
 def smoke(artifact: Artifact, features: list[str], scripts: list[Path], report_path: Path) -> SmokeReport:
     """Run the smoke checks inside the artifact's ruby.wasm and write a JSON report. `scripts`
     are further checks (a gem's), each loaded after the base checks with their `check` helper."""
-    mounts = [Mount(script.parent, f"/smoke/{index}", writable=False) for index, script in enumerate(scripts)]
-    loads = [f"/smoke/{index}/{script.name}" for index, script in enumerate(scripts)]
+    # Each at a top-level name: Ruby resolves real paths component by component, and a directory
+    # granted at /a/b leaves /a itself unresolvable.
+    mounts = [Mount(script.parent, f"/smoke{index}", writable=False) for index, script in enumerate(scripts)]
+    loads = [f"/smoke{index}/{script.name}" for index, script in enumerate(scripts)]
     with step(f"smoke checks ({len(features)} prelinked features{', ' + str(len(scripts)) + ' scripts' if scripts else ''})"):
         result = RubyWasm(artifact).capture(["-e", SMOKE_SCRIPT.read_text(), "--", *features, "--load", *loads],
                                             mounts=mounts, timeout=SMOKE_TIMEOUT)
@@ -123,7 +125,7 @@ def verify_suites(verification: Verification, suites: list[str], strict: bool, w
     runs = []
     with worker_pool(artifact, workers) as socket:
         context = SuiteContext(socket, verification.source, verification.host_ruby, work, workers,
-                               verification.test_libs)
+                               verification.test_libs, tuple(plan.load_path))
         for suite in suites:
             with step(f"{suite} ({workers} workers)"):
                 run = run_suite(context, suite, files, plan.excluded)

@@ -1,7 +1,9 @@
 # Preloaded (-r) into ruby.wasm before a gem's minitest test file. A reporter writes each test's
 # start and result to stdout as one line of JSON after a marker, flushed at once: the driver then
 # knows which test a trap interrupted, and never parses minitest's human-readable output.
-# Nothing about how the tests run is changed.
+# Nothing about how the tests run is changed, except that the driver sets MT_CPU=0: WASI has no
+# threads for minitest's parallel executor. A test class marked parallelize_me! would then be
+# queued and never run, so it is refused here instead of being dropped without a word.
 require "json"
 require "minitest"
 
@@ -34,6 +36,12 @@ module Minitest
     def emit(data)
       $stdout.print(MARK, JSON.generate(data), "\n")
       $stdout.flush
+    end
+  end
+
+  class Parallel::Executor
+    def <<(job)
+      raise NotImplementedError, "#{job.first} runs its tests in parallel threads, which WASI lacks"
     end
   end
 
