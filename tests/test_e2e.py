@@ -9,21 +9,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
+from cli import assert_task_printed_wasm, doit, run_cli
 
 from toolchain import cruby, fetch, recipe, source
 from toolchain.errors import UserError
-from toolchain.paths import PROJECT_ROOT
 from toolchain.run import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
 
 pytestmark = pytest.mark.e2e
-
-
-def doit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")
@@ -44,15 +38,11 @@ def ruby(artifact) -> RubyWasm:
 
 
 def test_build_ends_by_printing_the_wasm_path(default_build, artifact):
-    lines = (default_build.stdout + default_build.stderr).strip().splitlines()
-    if "-- ruby_wasm" not in lines[0]:  # a fresh build (not a no-op) ends with the path
-        assert lines[-1] == f"ruby.wasm: {artifact.wasm}"
-    assert artifact.wasm.read_bytes()[:4] == b"\0asm"
+    assert_task_printed_wasm(default_build, "ruby_wasm", artifact)
 
 
 def test_runner_prints_ruby_version(artifact):
-    result = subprocess.run([sys.executable, "-m", "toolchain.run", "--artifact", str(artifact.directory),
-                             "-e", "puts RUBY_VERSION"], capture_output=True, text=True)
+    result = run_cli(artifact, "puts RUBY_VERSION")
     assert (result.returncode, result.stdout) == (0, "3.3.8\n"), result.stderr
 
 

@@ -14,20 +14,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from cli import assert_task_printed_wasm, doit, run_cli
 
 from toolchain import gems, link, product, recipe, suites
 from toolchain.errors import UserError
-from toolchain.paths import PROJECT_ROOT
 from toolchain.run import Artifact, RubyWasm, artifact_path
 from toolchain.verify import verification_dir
 from toolchain.workers import worker_pool
 
 pytestmark = pytest.mark.e2e
 HELLO = 'require "nokogiri"; puts Nokogiri::XML("<a><b>hi</b></a>").at("b").text'
-
-
-def doit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")
@@ -55,15 +51,11 @@ def _verification_summary() -> Path:
 
 
 def test_ext_task_ends_by_printing_the_artifact_path(nokogiri_build, nokogiri):
-    lines = (nokogiri_build.stdout + nokogiri_build.stderr).strip().splitlines()
-    if "-- ext:nokogiri" not in lines[0]:  # a fresh build (not a no-op) ends with the path
-        assert lines[-1] == f"ruby.wasm: {nokogiri.wasm}"
-    assert nokogiri.wasm.read_bytes()[:4] == b"\0asm"
+    assert_task_printed_wasm(nokogiri_build, "ext:nokogiri", nokogiri)
 
 
 def test_runner_parses_xml_with_nokogiri(nokogiri):
-    result = subprocess.run([sys.executable, "-m", "toolchain.run", "--artifact", str(nokogiri.directory),
-                             "-e", HELLO], capture_output=True, text=True)
+    result = run_cli(nokogiri, HELLO)
     assert (result.returncode, result.stdout) == (0, "hi\n"), result.stderr
 
 

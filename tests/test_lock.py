@@ -27,22 +27,24 @@ def product_keys() -> dict[str, str]:
     return keys
 
 
+def _private_copy(tree: Path, attribute: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                  *modules: object) -> Path:
+    """A copy of a checked-in tree that the named modules read instead, for the test to edit."""
+    copy = tmp_path / tree.name
+    shutil.copytree(tree, copy)
+    for module in modules:
+        monkeypatch.setattr(module, attribute, copy)
+    return copy
+
+
 @pytest.fixture
 def patches_copy(tmp_path, monkeypatch) -> Path:
-    copy = tmp_path / "patches"
-    shutil.copytree(PATCHES_DIR, copy)
-    monkeypatch.setattr(source, "PATCHES_DIR", copy)
-    monkeypatch.setattr(lock, "PATCHES_DIR", copy)
-    return copy
+    return _private_copy(PATCHES_DIR, "PATCHES_DIR", tmp_path, monkeypatch, source, lock)
 
 
 @pytest.fixture
 def recipes_copy(tmp_path, monkeypatch) -> Path:
-    copy = tmp_path / "recipes"
-    shutil.copytree(RECIPES_DIR, copy)
-    monkeypatch.setattr(recipe, "RECIPES_DIR", copy)
-    monkeypatch.setattr(lock, "RECIPES_DIR", copy)
-    return copy
+    return _private_copy(RECIPES_DIR, "RECIPES_DIR", tmp_path, monkeypatch, recipe, lock)
 
 
 def test_committed_lock_pins_what_this_checkout_resolves():

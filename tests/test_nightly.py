@@ -5,13 +5,11 @@ Both builds live in the shared cache (build/ and repro/build/), so later runs ar
 """
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from cli import doit
 
 from toolchain import nightly
-from toolchain.paths import PROJECT_ROOT, build_root
+from toolchain.paths import build_root
 from toolchain.run import Artifact, artifact_dir
 
 pytestmark = pytest.mark.e2e
@@ -20,8 +18,7 @@ MINIMAL = nightly.Product("profile", "3.3", "minimal")
 
 @pytest.fixture(scope="module")
 def two_builds() -> tuple[Artifact, Artifact]:
-    result = subprocess.run([sys.executable, "-m", "doit", "ruby_wasm", "--profile", "minimal"], cwd=PROJECT_ROOT,
-                            capture_output=True, text=True)
+    result = doit("ruby_wasm", "--profile", "minimal")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return Artifact(artifact_dir("3.3", "minimal")), Artifact(nightly.build_again(MINIMAL, "auto"))
 
