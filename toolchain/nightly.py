@@ -65,7 +65,8 @@ class Product:
     def verify(self, provider: str, workers: int) -> dict | None:
         """Run the product's suites; None when it has none beyond the smoke checks of its build."""
         if self.kind == "profile":
-            return product.verify_ruby_wasm(self.series, self.target, provider, list(RUBY_SUITES), False, workers)
+            suites = recipe.ruby_recipe(self.series).profiles[self.target].suites or RUBY_SUITES
+            return product.verify_ruby_wasm(self.series, self.target, provider, list(suites), False, workers)
         if (PLANS_DIR / f"gem-{self.target}.toml").exists():
             return product.verify_ext(self.target, self.series, provider, False, workers)
         return None

@@ -45,7 +45,8 @@ BUILD_FIELDS = {
     "make": (list, False),
 }
 EXTENSION_FIELDS = {"dir": (str, True), "args": (list, False)}
-PROFILE_FIELDS = {"base": (str, False), "extensions": (list, False), "libraries": (list, False)}
+PROFILE_FIELDS = {"base": (str, False), "extensions": (list, False), "libraries": (list, False),
+                  "suites": (list, False)}
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class Profile:
     """The extensions statically linked into one ruby.wasm, and the C libraries they need."""
     extensions: tuple[str, ...]
     libraries: tuple[str, ...] = ()
+    # the suites the nightly verifies it with; None: all of them (toolchain.suites.RUBY_SUITES)
+    suites: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,8 @@ def _parse_profiles(path: Path, raw: dict[str, Any]) -> dict[str, Profile]:
             base = profiles[table["base"]]
         profiles[name] = Profile(
             base.extensions + _string_list(path, where + ".extensions", table.get("extensions", [])),
-            base.libraries + _string_list(path, where + ".libraries", table.get("libraries", [])))
+            base.libraries + _string_list(path, where + ".libraries", table.get("libraries", [])),
+            _string_list(path, where + ".suites", table["suites"]) if "suites" in table else None)
     return profiles
 
 
