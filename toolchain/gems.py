@@ -21,7 +21,7 @@ from .libraries import LibraryBuild, build_library, plan_library
 from .makevars import make_variables
 from .phases import KeyedBuild, PhasedBuild, build_environment, dependencies_first
 from .recipe import Recipe, Source
-from .source import Patch, patch_inputs, patches_for
+from .source import Patch, patches_for, source_inputs
 from .suites import RUBY_SUPPORT
 
 # Loaded (-r) before CRuby's fake.rb, which keeps the $static it finds.
@@ -47,9 +47,8 @@ class GemSource(KeyedBuild):
         return self.recipe.name
 
     def inputs(self) -> dict:
-        return {"gem": self.name, "version": self.recipe.version, "file": self.source.filename,
-                "sha256": self.source.sha256, "root": self.source.root,
-                "patches": patch_inputs(self.patches)}
+        return {"gem": self.name, "root": self.source.root,
+                **source_inputs(self.recipe, self.source, self.patches)}
 
     @property
     def label(self) -> str:

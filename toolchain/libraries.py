@@ -15,7 +15,7 @@ from .errors import UserError
 from .phases import KeyedBuild, PhasedBuild, build_environment, dependencies_first
 from .providers import Toolchain
 from .recipe import Recipe, Source
-from .source import Patch, patch_inputs, patches_for
+from .source import Patch, patches_for, source_inputs
 
 # Libraries are optimized for size: Asyncify roughly doubles the code of every function that may
 # unwind, so each byte saved before it counts twice, and -Oz gives 10-20% less code than -Os.
@@ -48,9 +48,7 @@ class LibraryBuild(KeyedBuild):
         spec = self.recipe.build
         assert spec
         return {
-            "library": self.name, "version": self.recipe.version, "file": self.source.filename,
-            "sha256": self.source.sha256,
-            "patches": patch_inputs(self.patches),
+            "library": self.name, **source_inputs(self.recipe, self.source, self.patches),
             "toolchain": self.toolchain.identity,
             "build": {"system": spec.system, "script": spec.script, "args": list(spec.args),
                       "env": dict(spec.env), "make": list(spec.make), "cflags": BASE_CFLAGS,

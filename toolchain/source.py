@@ -10,6 +10,7 @@ from pathlib import Path
 from .errors import UserError
 from .extract import extract_tar, is_package, single_top_dir
 from .paths import PATCHES_DIR
+from .recipe import Recipe, Source
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,12 @@ class Patch:
 def patch_inputs(patches: Sequence[Patch]) -> list[dict[str, str]]:
     """How patches enter a build's key and manifest: each one's name and sha256, in order."""
     return [{"name": patch.path.name, "sha256": patch.sha256} for patch in patches]
+
+
+def source_inputs(recipe: Recipe, source: Source, patches: Sequence[Patch]) -> dict:
+    """How a recipe's verified source and its patches enter a build's key and manifest."""
+    return {"version": recipe.version, "file": source.filename, "sha256": source.sha256,
+            "patches": patch_inputs(patches)}
 
 
 def patches_for(component: str) -> list[Patch]:
