@@ -31,7 +31,7 @@ from .known_failures import PLANS_DIR
 from .paths import ARTIFACT_ROOT_ENV, BUILD_ROOT_ENV, cache_dir, cache_root
 from .release import compare_trees, deterministic_tarball, sha256sums
 from .run import Artifact
-from .steps import replace_dir, say, step, write_atomic
+from .steps import replace_dir, run_guarded, say, step, write_atomic
 from .suites import RUBY_SUITES
 from .verify import verification_dir
 
@@ -92,7 +92,7 @@ def build_again(item: Product, provider: str) -> Path:
     env = {**os.environ, BUILD_ROOT_ENV: str(build_root), ARTIFACT_ROOT_ENV: str(artifacts)}
     command = [sys.executable, "-m", "toolchain.nightly", "build-one", item.kind, item.series, item.target,
                "--toolchain", provider]
-    result = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    result = run_guarded(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = cache_dir("repro") / f"{item.name}.log"
     write_atomic(log, result.stdout.encode())
     if result.returncode != 0:

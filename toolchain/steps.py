@@ -11,11 +11,13 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import UserError
 
 HEARTBEAT_SECONDS = 20
 TAIL_LINES = 40
+GUARD = Path(__file__).with_name("guard.py")
 
 
 def say(message: str) -> None:
@@ -40,14 +42,33 @@ def log_tail(log: Path, lines: int = TAIL_LINES) -> str:
     return "\n".join(text[-lines:])
 
 
+def run_guarded(command: Sequence[str], hold: Sequence[int] = (), **options: Any) -> subprocess.CompletedProcess:
+    """Run command as subprocess.run(command, **options) would, but in a process group of its
+    own under guard.py, which stops the whole group when this process dies, however it dies, or
+    when this call is interrupted. `hold` are descriptors (locks) the command keeps open."""
+    environment = os.environ if options.get("env") is None else options["env"]
+    lc_ctype = f"={environment['LC_CTYPE']}" if "LC_CTYPE" in environment else "-"
+    guarded = [sys.executable, "-I", "-S", str(GUARD), str(os.getpid()), lc_ctype, *command]
+    with subprocess.Popen(guarded, process_group=0, pass_fds=tuple(hold), **options) as process:
+        try:
+            stdout, stderr = process.communicate()
+        except BaseException:
+            process.terminate()  # the guard stops the command's group, then itself
+            process.wait()
+            raise
+    return subprocess.CompletedProcess(list(command), process.returncode, stdout, stderr)
+
+
 def run_logged(
     name: str,
     command: Sequence[str],
     log: Path,
     cwd: Path,
     env: Mapping[str, str] | None = None,
+    hold: Sequence[int] = (),
 ) -> None:
-    """Run one build command with all output in `log`, printing elapsed time while it runs."""
+    """Run one build command with all output in `log`, printing elapsed time while it runs;
+    `hold` are descriptors (locks) the command keeps open for as long as it runs."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     finished = threading.Event()
@@ -61,8 +82,8 @@ def run_logged(
         out.write(f"$ {' '.join(command)}\n")
         out.flush()
         try:
-            result = subprocess.run(list(command), cwd=cwd, env=dict(env) if env else None,
-                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            result = run_guarded(command, hold, cwd=cwd, env=dict(env) if env else None,
+                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         finally:
             finished.set()
     if result.returncode != 0:
