@@ -7,7 +7,10 @@ DOIT_CONFIG = {
     "default_tasks": ["ruby_wasm"],
     "verbosity": 2,
     "action_string_formatting": "new",
-    "dep_file": str(cache_dir() / "doit.db"),
+    # sqlite3 rather than doit's default dbm: many doit processes may share one cache, and
+    # sqlite's own locks keep the database whole where dbm files would interleave.
+    "backend": "sqlite3",
+    "dep_file": str(cache_dir() / "doit.sqlite3"),
 }
 
 

@@ -2,7 +2,8 @@
 manifest of every input and output, and the smoke report.
 
 An artifact is assembled in a staging directory, smoke-checked there, and only then swapped
-into place, so the published directory is always a verified one.
+into place, so the published directory is always a verified one. One process assembles an
+artifact at a time; another that waited for it uses what it published.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .fetch import sha256_file
+from .locks import held
 from .run import Artifact, artifact_path
 from .steps import replace_dir, step, write_atomic
 from .verify import smoke
@@ -72,6 +74,13 @@ def write_manifest(spec: ArtifactSpec, staging: Artifact) -> None:
 def assemble(spec: ArtifactSpec) -> Artifact:
     """Copy ruby.wasm and its trees into a staging artifact, smoke-check it, publish it."""
     final = spec.directory
+    with held(final, f"another assembly of {final.name}"):
+        if not is_current(final, spec.key):  # else the process this one waited for published it
+            _stage_and_publish(spec, final)
+    return Artifact(final)
+
+
+def _stage_and_publish(spec: ArtifactSpec, final: Path) -> None:
     staging = Artifact(final.with_name(f".{final.name}.staging"))
     shutil.rmtree(staging.directory, ignore_errors=True)
     with step(f"assemble {final.name}"):
@@ -82,7 +91,6 @@ def assemble(spec: ArtifactSpec) -> Artifact:
     smoke(staging, list(spec.features), list(spec.smoke_scripts), staging.directory / "smoke.json")
     write_manifest(spec, staging)
     replace_dir(staging.directory, final)
-    return Artifact(final)
 
 
 def is_current(directory: Path, key: str) -> bool:

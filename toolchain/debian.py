@@ -2,24 +2,50 @@
 
 The archive's address is never written here: it is read from the machine's apt sources,
 so the same code works behind any mirror the machine is set up with.
+
+apt runs with a private state per suite (cache/apt/<suite>/), one process at a time (its lock is
+held by apt too). Its lists are updated once a run: a run that waited for another's update uses it.
 """
 from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from .errors import UserError
+from .errors import SourceUnavailable, UserError
+from .locks import held
 from .paths import cache_dir
 from .recipe import DebianSource
-from .steps import say, write_atomic
+from .steps import run_guarded, say, write_atomic
 
 APT_ETC = Path("/etc/apt")
 OS_RELEASE = Path("/etc/os-release")
 PRINT_URI_RE = re.compile(r"^'(?P<url>[^']+)' (?P<file>\S+) (?P<size>\d+) (?P<hash>\S+)$")
+# The reasons apt gives when the network or the archive failed it, not this machine (an HTTP
+# status: "404  Not Found"); its "Failed to fetch" precedes local reasons too ("Failed to stat").
+APT_NETWORK_RE = re.compile(r"Could not resolve|Temporary failure resolving|Could not connect|Unable to connect|"
+                            r"Connection (?:failed|timed out|refused)|Network is unreachable|No route to host|"
+                            r"\b[45]\d\d\s+[A-Z]")
+# What apt says when the recipe names what the archive does not have, and what to do then.
+APT_RECIPE_PROBLEMS = (
+    ("does not have a Release file", "The archive has no such suite: check the recipe's debian.suite."),
+    ("Unable to find a source package", "The suite's index has no such source package: check the recipe's "
+                                        "debian.package and debian.suite."),
+)
+RUN_STARTED = time.time()  # apt lists updated since then are fresh enough for this run
+
+
+@dataclass(frozen=True)
+class IndexedFile:
+    """One file of a source package, as the suite's signed index lists it."""
+    url: str
+    size: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -112,18 +138,25 @@ def _apt_options(state: Path) -> list[str]:
     ]
 
 
-def _apt(state: Path, *args: str) -> str:
-    command = ["apt-get", "-q", *_apt_options(state), *args]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise UserError("The Debian source path needs apt-get, which is not on PATH.") from None
-    if result.returncode != 0:
-        raise UserError(
-            f"apt-get {' '.join(args)} failed (exit {result.returncode}): "
-            f"{result.stderr.strip()[-800:]}"
-        )
-    return result.stdout
+def _apt(state: Path, lock: int, *args: str) -> str:
+    """Run apt-get on the private state, holding its lock; a failure names its real cause."""
+    if not shutil.which("apt-get"):
+        raise UserError("The Debian source path needs apt-get, which is not on PATH.")
+    result = run_guarded(["apt-get", "-q", *_apt_options(state), *args], hold=[lock],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    said = f"{result.stdout}\n{result.stderr}"
+    # apt-get update exits 0 when an index could not be downloaded, and warns
+    if result.returncode == 0 and "Some index files failed to download" not in said:
+        return result.stdout
+    messages = result.stderr.strip()[-800:].rstrip(".")
+    failed = f"apt-get {' '.join(args)} failed (exit {result.returncode}): {messages}"
+    for symptom, cause in APT_RECIPE_PROBLEMS:
+        if symptom in said:
+            raise UserError(f"{failed}. {cause}")
+    if APT_NETWORK_RE.search(said):
+        raise SourceUnavailable(failed)
+    raise UserError(f"{failed}. This went wrong in the private apt state {state}, not on the network: "
+                    f"remove {state} and run again.")
 
 
 def pool_url(archive_uri: str, package: str, file: str) -> str:
@@ -133,16 +166,36 @@ def pool_url(archive_uri: str, package: str, file: str) -> str:
     return f"{archive_uri.rstrip('/')}/pool/main/{prefix}/{package}/{quote(file)}"
 
 
-def _indexed_files(source: DebianSource) -> dict[str, str]:
-    """The package's files as the suite's deb-src index lists them now: file name -> URL."""
-    state = cache_dir("apt", source.suite)
+def _lists_fresh(state: Path) -> bool:
+    stamp = state / "updated"
+    return stamp.exists() and float(stamp.read_text()) >= RUN_STARTED
+
+
+def _update_lists(state: Path, suite: str, lock: int) -> None:
+    """Update the suite's lists unless this run, or one that ran meanwhile, already did."""
+    config = deb_src_config(suite).encode()
+    sources = state / "deb-src.sources"
+    if sources.exists() and sources.read_bytes() == config and _lists_fresh(state):
+        return
     (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
     (state / "cache").mkdir(exist_ok=True)
-    write_atomic(state / "deb-src.sources", deb_src_config(source.suite).encode())
-    _apt(state, "update")
-    listing = _apt(state, "--print-uris", "source", source.package)
-    return {match["file"]: match["url"] for match in map(PRINT_URI_RE.match, map(str.strip, listing.splitlines()))
-            if match}
+    write_atomic(sources, config)
+    say(f"    updating apt's lists for {suite} (in {state})")
+    _apt(state, lock, "update")
+    write_atomic(state / "updated", str(time.time()).encode())
+
+
+def indexed_files(suite: str, package: str) -> dict[str, IndexedFile]:
+    """The source package's files as the suite's deb-src index lists them now, by file name."""
+    state = cache_dir("apt", suite)
+    with held(state, f"another use of the apt state for {suite}") as lock:
+        _update_lists(state, suite, lock)
+        listing = _apt(state, lock, "--print-uris", "source", package)
+    files = {}
+    for match in filter(None, map(PRINT_URI_RE.match, map(str.strip, listing.splitlines()))):
+        algorithm, _, digest = match["hash"].partition(":")
+        files[match["file"]] = IndexedFile(match["url"], int(match["size"]), digest if algorithm == "SHA256" else "")
+    return files
 
 
 def source_url(source: DebianSource) -> str:
@@ -150,9 +203,9 @@ def source_url(source: DebianSource) -> str:
     update can move the suite's index to a newer version while the archive's pool still holds the
     pinned file, so a file the index no longer lists is looked for at its pool path; the pinned
     sha256 decides either way."""
-    files = _indexed_files(source)
+    files = indexed_files(source.suite, source.package)
     if source.file in files:
-        return files[source.file]
+        return files[source.file].url
     say(f"    {source.file}: not in {source.suite}'s index now (it lists "
         f"{', '.join(sorted(f for f in files if '.orig.' in f)) or 'no orig tarball'}); trying the pool path")
     return pool_url(machine_archive().uri, source.package, source.file)

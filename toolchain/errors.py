@@ -1,5 +1,15 @@
-"""The one exception type for mistakes a user can fix: shown as a paragraph, never a traceback."""
+"""The exception types for mistakes a user can fix: shown as a paragraph, never a traceback."""
 
 
 class UserError(Exception):
     """A problem with input, environment or configuration, with a message that says how to fix it."""
+
+
+class SourceUnavailable(Exception):
+    """One place could not supply a file; the next one may. `network` says whether the network or
+    a server failed (HTTP status, no connection), rather than something on this machine, so that
+    the message in the end names the real cause."""
+
+    def __init__(self, reason: str, network: bool = True) -> None:
+        super().__init__(reason)
+        self.network = network

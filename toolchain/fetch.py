@@ -2,7 +2,8 @@
 
 A file lives at store/<sha256>/<name> only after its digest matched the recipe.
 Downloads stream into partial/, survive interruption (the next run resumes with a
-Range request) and are renamed into the store in one step.
+Range request) and are renamed into the store in one step. One process downloads a file at a
+time: another that wants the same file waits for it, then takes it from the store.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import debian
-from .errors import UserError
+from .errors import SourceUnavailable, UserError
+from .locks import held
 from .paths import cache_dir
 from .recipe import Recipe, Source
 from .steps import say
@@ -27,10 +29,6 @@ MIRROR_ENV = "RUBY_WASM_MIRROR"
 TIMEOUT = (10, 60)
 CHUNK = 1 << 20
 DOWNLOAD_CHUNK = 1 << 16  # small enough that a dropped connection loses little of the partial file
-
-
-class SourceUnavailable(Exception):
-    """This URL could not supply the file; the next one may."""
 
 
 def sha256_file(path: Path) -> str:
@@ -43,6 +41,10 @@ def sha256_file(path: Path) -> str:
 
 def store_path(source: Source) -> Path:
     return cache_dir("store") / source.sha256 / source.filename
+
+
+def partial_path(source: Source) -> Path:
+    return cache_dir("partial") / f"{source.sha256}-{source.filename}.part"
 
 
 def verified_in_store(source: Source) -> Path | None:
@@ -133,22 +135,27 @@ def fetch_source(source: Source) -> Path:
     stored = verified_in_store(source)
     if stored:
         return stored
+    with held(partial_path(source), f"another download of {source.filename}"):
+        return verified_in_store(source) or _download_from_first_answering(source)
+
+
+def _download_from_first_answering(source: Source) -> Path:
     failures = []
     for label, get_url in candidate_urls(source):
         try:
-            url = get_url()
-            return _fetch_url(url, source)
+            return _fetch_url(get_url(), source)
         except SourceUnavailable as error:
-            failures.append(f"{label}: {error}")
-            say(f"    {source.filename}: {label} unavailable ({error}); trying the next source")
+            failure = SourceUnavailable(f"{label}: {error}", error.network)
         except UserError as error:
-            failures.append(f"{label}: {error}")
-            say(f"    {source.filename}: {error}")
-    raise SourceUnavailable("; ".join(failures) or "no source listed")
+            failure = SourceUnavailable(f"{label}: {error}", network=False)
+        failures.append(failure)
+        say(f"    {source.filename}: {failure}; trying the next source")
+    raise SourceUnavailable("; ".join(map(str, failures)) or "no source listed",
+                            network=all(failure.network for failure in failures))
 
 
 def _fetch_url(url: str, source: Source) -> Path:
-    partial = cache_dir("partial") / f"{source.sha256}-{source.filename}.part"
+    partial = partial_path(source)
     say(f"    fetching {source.filename} from {url}")
     _download(url, partial, source.filename)
     actual = sha256_file(partial)
@@ -182,17 +189,21 @@ def fetch_recipe(recipe: Recipe, platform: str | None = None) -> tuple[Source, P
     stored = first_in_store(recipe, platform)
     if stored:
         return stored
-    failures = []
+    failures: list[tuple[Source, SourceUnavailable]] = []
     for source in candidates:
         try:
             return source, fetch_source(source)
         except SourceUnavailable as error:
-            failures.append(f"{source.filename}: {error}")
-    raise UserError(
-        f"Could not fetch any source of recipe {recipe.path} ({recipe.name} {recipe.version}). "
-        f"Tried: {' | '.join(failures)}. Connect to the network, set {MIRROR_ENV} to a mirror "
-        "that holds these files, or place a file with the pinned sha256 in the cache."
-    )
+            failures.append((source, error))
+    tried = " | ".join(f"{source.filename}: {str(error).rstrip('.')}" for source, error in failures)
+    if all(error.network for _, error in failures):
+        advice = (f"Connect to the network, set {MIRROR_ENV} to a mirror that holds these files, or "
+                  "place a file with the pinned sha256 in the cache.")
+    else:
+        advice = ("Not every failure was the network's: do what the others say (they happened on "
+                  "this machine or in the recipe), then run again.")
+    raise UserError(f"Could not fetch any source of recipe {recipe.path} ({recipe.name} {recipe.version}). "
+                    f"Tried: {tried}. {advice}")
 
 
 def resolve(recipe: Recipe, fetch_missing: bool) -> tuple[Source, Path] | None:

@@ -4,6 +4,10 @@ phase it was in. Used by every compiled component (C libraries, CRuby).
 Layout: src/ (the unpacked, patched tree; its root is recorded in `source-root`),
 `source-date-epoch` (the newest time in the source archive, the SOURCE_DATE_EPOCH of every
 command), logs/<phase>.log, and .<phase>.done stamps holding the phase's duration in seconds.
+
+Many processes may build the same key at once: each phase runs under the directory's lock
+(locks.held), which its command holds too, so a phase runs once and the others wait, then find
+its stamp. A rerun can never share a tree with a command that outlived an earlier run.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .extract import newest_mtime
+from .locks import once
 from .paths import BUILD_ROOT_ENV, SOURCE_ROOT_ENV, build_root
 from .providers import Toolchain
 from .source import Patch, prepare_tree
@@ -79,18 +84,25 @@ class PhasedBuild:
     def source_root(self) -> Path:
         return Path((self.directory / "source-root").read_text())
 
+    def _once(self, phase: str, work: Callable[[int], None]) -> None:
+        """Do a phase's work, given the directory lock's descriptor, unless its stamp says it is done."""
+        once(self.directory, f"another build of {self.directory.name}", lambda: self.done(phase), work)
+
     def unpack(self, tarball: Path, patches: Sequence[Patch], subdir: str = "",
                prepare: Callable[[Path], None] | None = None) -> Path:
         """Unpack and patch the source once; `prepare(root)` adjusts the tree after patching."""
-        if not self.done("source"):
-            with step(f"unpack and patch {tarball.name}") as timer:
-                root = prepare_tree(tarball, list(patches), self.directory / "src", subdir)
-                if prepare:
-                    prepare(root)
-            write_atomic(self.directory / "source-root", str(root).encode())
-            write_atomic(self._epoch_file, str(newest_mtime(tarball)).encode())
-            self._finish("source", timer.elapsed)
+        self._once("source", lambda lock: self._unpack(tarball, patches, subdir, prepare))
         return self.source_root
+
+    def _unpack(self, tarball: Path, patches: Sequence[Patch], subdir: str,
+                prepare: Callable[[Path], None] | None) -> None:
+        with step(f"unpack and patch {tarball.name}") as timer:
+            root = prepare_tree(tarball, list(patches), self.directory / "src", subdir)
+            if prepare:
+                prepare(root)
+        write_atomic(self.directory / "source-root", str(root).encode())
+        write_atomic(self._epoch_file, str(newest_mtime(tarball)).encode())
+        self._finish("source", timer.elapsed)
 
     @property
     def _epoch_file(self) -> Path:
@@ -98,15 +110,16 @@ class PhasedBuild:
 
     def run(self, phase: str, title: str, command: Sequence[str], cwd: Path) -> None:
         """Run one phase's command unless its stamp says it finished; record its duration."""
-        if self.done(phase):
-            return
+        self._once(phase, lambda lock: self._run(phase, title, command, cwd, lock))
+
+    def _run(self, phase: str, title: str, command: Sequence[str], cwd: Path, lock: int) -> None:
         cwd.mkdir(parents=True, exist_ok=True)
         env = dict(self.env)
         if self._epoch_file.exists():
             env["SOURCE_DATE_EPOCH"] = self._epoch_file.read_text()
             env[SOURCE_ROOT_ENV] = str(self.source_root)
         with step(title) as timer:
-            run_logged(phase, command, self.directory / "logs" / f"{phase}.log", cwd=cwd, env=env)
+            run_logged(phase, command, self.directory / "logs" / f"{phase}.log", cwd=cwd, env=env, hold=[lock])
         self._finish(phase, timer.elapsed)
 
     def seconds(self) -> dict[str, float]:

@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from . import recipe
 from .errors import UserError
 from .extract import extract_tar, single_top_dir
 from .fetch import fetch_recipe
+from .locks import once
 from .paths import cache_dir
 from .steps import replace_dir, say, step, write_atomic
 
@@ -83,19 +85,22 @@ def _with_driver(provider: str, root: Path, wasm_opt: Path, identity: str) -> To
     identity = f"{identity}; {_driver_identity()}"
     name = hashlib.sha256(f"{root}\0{wasm_opt}\0{identity}".encode()).hexdigest()[:16]
     driver = cache_dir("toolchains") / f"driver-{provider}-{name}"
-    if not _complete_marker(driver).exists():
-        staging = driver.with_name(f".{driver.name}.partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        for name in ("clang", "clang++"):
-            (staging / name).write_text(DRIVER_CLANG.format(clang=root / "bin" / name, sdk=root))
-            (staging / name).chmod(0o755)
-        for tool in DRIVER_TOOLS:
-            (staging / tool).symlink_to(root / "bin" / tool)
-        (staging / "wasm-opt").symlink_to(wasm_opt)
-        replace_dir(staging, driver)
-        write_atomic(_complete_marker(driver), identity.encode())
+    _prepare_once(driver, lambda: _write_driver(driver, root, wasm_opt, identity))
     return Toolchain(provider, root, wasm_opt, identity, driver)
+
+
+def _write_driver(driver: Path, root: Path, wasm_opt: Path, identity: str) -> None:
+    staging = driver.with_name(f".{driver.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in ("clang", "clang++"):
+        (staging / name).write_text(DRIVER_CLANG.format(clang=root / "bin" / name, sdk=root))
+        (staging / name).chmod(0o755)
+    for tool in DRIVER_TOOLS:
+        (staging / tool).symlink_to(root / "bin" / tool)
+    (staging / "wasm-opt").symlink_to(wasm_opt)
+    replace_dir(staging, driver)
+    write_atomic(_complete_marker(driver), identity.encode())
 
 
 def host_platform() -> str:
@@ -119,15 +124,23 @@ def _complete_marker(target: Path) -> Path:
     return target.with_name(target.name + ".complete")
 
 
+def _prepare_once(target: Path, prepare: Callable[[], None]) -> None:
+    """Prepare a toolchain directory unless its marker says it is whole; one process at a time."""
+    once(target, f"another preparation of {target.name}", _complete_marker(target).exists, lambda _: prepare())
+
+
 def _unpacked_release(name: str) -> Path:
     component = recipe.load(name)
     source, archive = fetch_recipe(component, host_platform())
     target = cache_dir("toolchains") / f"{component.name}-{component.version}-{source.sha256[:12]}"
-    if not _complete_marker(target).exists():
-        with step(f"unpack {archive.name}"):
-            extract_tar(archive, target)
-            write_atomic(_complete_marker(target), source.sha256.encode())
+    _prepare_once(target, lambda: _unpack_release(archive, target, source.sha256))
     return single_top_dir(target)
+
+
+def _unpack_release(archive: Path, target: Path, sha256: str) -> None:
+    with step(f"unpack {archive.name}"):
+        extract_tar(archive, target)
+        write_atomic(_complete_marker(target), sha256.encode())
 
 
 def _release_identity(name: str) -> str:
@@ -214,8 +227,7 @@ def debian() -> Toolchain:
         _install_debian_packages(missing)
         versions = debian_versions()
     root = _debian_root()
-    if not _complete_marker(root).exists():
-        _write_debian_root(root)
+    _prepare_once(root, lambda: _write_debian_root(root))
     identity = "debian: " + ", ".join(f"{name}={versions[name]}" for name in DEBIAN_PACKAGES)
     return _with_driver("debian", root, Path("/usr/bin/wasm-opt"), identity)
 

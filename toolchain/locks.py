@@ -1,0 +1,69 @@
+"""Locks on shared cache state, so that many processes can use one cache at once.
+
+Each lock is an flock(2) on a small file beside what it guards (`.<name>.lock`), held for the
+span that must not interleave: one download, one use of the private apt state, one phase of a
+keyed build, one artifact's assembly, one toolchain's preparation. The kernel releases it when
+every process holding it has exited, however they exited, so a lock is never left stale.
+
+fcntl rather than the filelock package: an flock belongs to an open file, which a child process
+inherits, so a build phase hands its lock to the command it runs (`held(...)` yields the file
+descriptor for that) and a command that outlives the process that started it still holds the
+directory. The lock file records the holder's pid, for the message of a process that waits.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .steps import say
+
+
+def lock_file(guarded: Path) -> Path:
+    return guarded.with_name(f".{guarded.name}.lock")
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, as its file records it: 'pid N', and whether that process has gone."""
+    recorded = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    if not recorded.isdigit():
+        return "another process"
+    try:
+        os.kill(int(recorded), 0)
+    except ProcessLookupError:
+        return f"pid {recorded}, which has exited; a command it started still runs"
+    except PermissionError:
+        pass  # it runs as another user
+    return f"pid {recorded}"
+
+
+@contextlib.contextmanager
+def held(guarded: Path, what: str) -> Iterator[int]:
+    """Hold the exclusive lock on `guarded` (a path that need not exist yet); yield its file
+    descriptor. If another process holds it, say `waiting for <what> (pid N)` and wait."""
+    path = lock_file(guarded)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"    waiting for {what} ({_holder(fd)})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def once(guarded: Path, what: str, done: Callable[[], bool], work: Callable[[int], None]) -> None:
+    """Do `work` (given the lock's descriptor) under the lock on `guarded` unless done() says it is
+    done. done() is asked again once the lock is held: the process waited for may have done it."""
+    if done():
+        return
+    with held(guarded, what) as lock:
+        if not done():
+            work(lock)
