@@ -22,9 +22,11 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @dataclass
 class FileServer:
-    """Serves files from a dict with Range support; can cut a response off half way, once."""
+    """Serves files from a dict with Range support; can cut a response off half way, once, and
+    hold a response back until the test lets it go."""
     files: dict[str, bytes] = field(default_factory=dict)
     cut_off_once: set[str] = field(default_factory=set)
+    held_back: dict[str, threading.Event] = field(default_factory=dict)
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     port: int = 0
 
@@ -40,6 +42,8 @@ def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             name = self.path.lstrip("/")
             server.requests.append((name, self.headers.get("Range")))
+            if name in server.held_back:
+                server.held_back[name].wait(timeout=120)
             if name not in server.files:
                 self.send_error(404)
                 return

@@ -1,0 +1,179 @@
+"""Many processes on one cache, and build commands that die with the process that started them:
+real processes, real apt, real make of the zlib recipe."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from cli import Background, doit
+from toolchain import recipe
+from toolchain.paths import BUILD_ROOT_ENV
+from toolchain.steps import run_guarded
+
+FETCH = """
+import sys
+from toolchain import fetch
+from toolchain.recipe import Source
+print(fetch.fetch_source(Source(sha256=sys.argv[1], url=sys.argv[2])))
+"""
+FETCH_DEBIAN_SOURCE = """
+import sys
+from toolchain import fetch, recipe
+print(fetch.fetch_source(next(s for s in recipe.load(sys.argv[1]).sources if s.debian)))
+"""
+BUILD_ZLIB = """
+from toolchain import libraries, providers
+print(libraries.build_library(libraries.plan_library("zlib", providers.resolve("auto", quiet=True))))
+"""
+
+
+def stopped_while(first: Background, second_code: str, *args: str, waits_for: str,
+                  env: dict[str, str] | None = None) -> Background:
+    """Start a second process while the first is stopped (SIGSTOP) holding a lock, see the second
+    say that it waits for the first, then let the first go on."""
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        second = Background(second_code, *args, env=env)
+        assert second.wait_for(f"waiting for {waits_for}").rstrip().endswith(f"(pid {first.pid})")
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    return second
+
+
+def test_two_concurrent_fetches_of_one_file_download_it_once(private_cache, file_server):
+    payload = os.urandom(2_000_000)
+    digest = hashlib.sha256(payload).hexdigest()
+    file_server.files["thing-1.0.tar.gz"] = payload
+    file_server.held_back["thing-1.0.tar.gz"] = answer = threading.Event()
+    url = file_server.url("thing-1.0.tar.gz")
+    first = Background(FETCH, digest, url)
+    first.wait_for("fetching thing-1.0.tar.gz")
+    second = Background(FETCH, digest, url)
+    assert second.wait_for("waiting for another download of thing-1.0.tar.gz").rstrip().endswith(
+        f"(pid {first.pid})")
+    answer.set()
+    assert (first.finish(), second.finish()) == (0, 0), first.output + second.output
+    stored = private_cache / "store" / digest / "thing-1.0.tar.gz"
+    assert first.lines[-1].strip() == second.lines[-1].strip() == str(stored)
+    assert stored.read_bytes() == payload
+    assert [name for name, _ in file_server.requests] == ["thing-1.0.tar.gz"]  # one download
+
+
+def test_two_runs_on_an_empty_cache_share_the_private_apt_state(private_cache):
+    """Two runs that need Debian sources of one suite: once both ran apt-get update into the same
+    state and one failed. Now one updates, the other waits and uses the same lists."""
+    first = Background(FETCH_DEBIAN_SOURCE, "zlib")
+    first.wait_for("updating apt's lists for trixie")
+    second = stopped_while(first, FETCH_DEBIAN_SOURCE, "libyaml", waits_for="another use of the apt state for trixie")
+    assert (first.finish(), second.finish()) == (0, 0), first.output + second.output
+    assert (first.output + second.output).count("updating apt's lists") == 1
+    for name, run in (("zlib", first), ("libyaml", second)):
+        source = next(s for s in recipe.load(name).sources if s.debian)
+        assert run.lines[-1].strip() == str(private_cache / "store" / source.sha256 / source.filename)
+
+
+def test_two_concurrent_cold_builds_of_a_library_build_it_once(tmp_path):
+    env = {BUILD_ROOT_ENV: str(tmp_path / "build")}
+    first = Background(BUILD_ZLIB, env=env)
+    first.wait_for("==> configure zlib")
+    second = stopped_while(first, BUILD_ZLIB, env=env, waits_for="another build of lib-zlib-1.3.1-")
+    assert (first.finish(), second.finish()) == (0, 0), first.output + second.output
+    both = first.output + second.output
+    for step in ("==> unpack and patch", "==> configure zlib", "==> make zlib"):
+        assert both.count(step) == 1, both
+    prefix = Path(first.lines[-1].strip())
+    assert second.lines[-1].strip() == str(prefix) and (prefix / "lib" / "libz.a").exists()
+    assert len(list((tmp_path / "build").glob("lib-zlib-*"))) == 1
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below pid, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it exited while we looked
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def running(pids: set[int]) -> set[int]:
+    """Those of pids that still run (a zombie has exited: it only waits to be reaped)."""
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+def installed_files(prefix: Path, build_root: Path) -> dict[str, bytes]:
+    """Every file a library installed, with its build root named /build, as the compilers name it
+    (pkg-config's file records the prefix)."""
+    return {path.relative_to(prefix).as_posix(): path.read_bytes().replace(bytes(build_root), b"/build")
+            for path in sorted(prefix.rglob("*")) if path.is_file()}
+
+
+def test_killing_the_orchestrator_mid_build_stops_its_commands_and_the_rerun_builds_the_same_bytes(tmp_path):
+    killed_root = {BUILD_ROOT_ENV: str(tmp_path / "killed")}
+    run = Background(BUILD_ZLIB, env=killed_root)
+    run.wait_for("==> make zlib")
+    deadline = time.monotonic() + 30
+    while not any("clang" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                  for pid in running(descendants(run.pid))) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until make has compilers running
+    commands = running(descendants(run.pid))
+    assert len(commands) >= 3, commands  # the guard, make, and what make runs
+    run.process.send_signal(signal.SIGKILL)
+    assert run.finish() == -signal.SIGKILL
+    deadline = time.monotonic() + 15
+    while running(commands) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running(commands) == set()
+
+    rerun = Background(BUILD_ZLIB, env=killed_root)
+    assert rerun.finish() == 0, rerun.output
+    assert "==> make zlib" in rerun.output and "==> configure zlib" not in rerun.output  # resumed at make
+    reference = Background(BUILD_ZLIB, env={BUILD_ROOT_ENV: str(tmp_path / "reference")})
+    assert reference.finish() == 0, reference.output
+    rebuilt, uninterrupted = Path(rerun.lines[-1].strip()), Path(reference.lines[-1].strip())
+    assert rebuilt.parent.name == uninterrupted.parent.name  # the same key
+    assert installed_files(rebuilt, tmp_path / "killed") == installed_files(uninterrupted, tmp_path / "reference")
+
+
+def test_a_guarded_command_gets_exactly_the_environment_it_is_given(tmp_path):
+    for env in ({"ONLY": "this"}, {"LC_ALL": "C", "TZ": "UTC"}, {"LC_CTYPE": "C"}):
+        result = run_guarded(["env"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+        assert result.returncode == 0
+        assert dict(line.split("=", 1) for line in result.stdout.splitlines()) == env
+
+
+def test_concurrent_doit_runs_on_an_empty_cache_share_its_toolchain_and_database(private_cache):
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: doit("toolchain"), range(4)))
+    outputs = "".join(run.stdout + run.stderr for run in runs)
+    assert [run.returncode for run in runs] == [0] * 4, outputs
+    assert len({line for line in outputs.splitlines() if line.startswith("debian: ")}) == 1
+    assert "Traceback" not in outputs
+    assert len(list((private_cache / "toolchains").glob("driver-*.complete"))) == 1
+    assert not list((private_cache / "toolchains").glob(".*.partial"))
+    with sqlite3.connect(private_cache / "doit.sqlite3") as database:
+        assert database.execute("select task_id from doit").fetchall() == [("toolchain",)]
