@@ -278,9 +278,13 @@ def choose_provider() -> tuple[str, str]:
     return "debian", "no cached toolchain, WASI_SDK_PATH unset, and the wasi-sdk download is unreachable"
 
 
-def resolve(provider: str = "auto", quiet: bool = False) -> Toolchain:
+def check_provider(provider: str) -> None:
     if provider not in PROVIDERS:
         raise UserError(f"Unknown toolchain provider '{provider}'. Choose one of: {', '.join(PROVIDERS)}.")
+
+
+def resolve(provider: str = "auto", quiet: bool = False) -> Toolchain:
+    check_provider(provider)
     if provider == "auto":
         provider, reason = choose_provider()
         if not quiet:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,11 @@ class Recipe:
     def sources_for(self, platform: str | None) -> list[Source]:
         return [s for s in self.sources if s.platform in (None, platform)]
 
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise UserError(f"Recipe {self.path} has no profile '{name}'. Profiles: {', '.join(self.profiles)}.")
+        return self.profiles[name]
+
 
 def _fail(path: Path, where: str, problem: str, fix: str) -> UserError:
     return UserError(f"Recipe {path}: field '{where}' {problem}. {fix}")
@@ -228,7 +234,7 @@ def _check_kind_fields(path: Path, raw: dict[str, Any]) -> None:
 def load_recipe(path: Path) -> Recipe:
     try:
         raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UserError(f"Recipe {path} is not valid TOML: {error}. Fix the syntax.") from None
     _check_table(path, raw, TOP_FIELDS, "")
     if raw["kind"] not in KINDS:
@@ -276,6 +282,30 @@ def load_kind(name: str, kind: str) -> Recipe:
     if recipe.kind != kind:
         raise _fail(recipe.path, "kind", f"is {recipe.kind!r}", f"This recipe is used as kind = \"{kind}\".")
     return recipe
+
+
+def with_deps(names: Iterable[str], kind: str) -> list[Recipe]:
+    """The named recipes of one kind and, transitively, those they depend on (deps): each loaded,
+    so validated, once."""
+    loaded: dict[str, Recipe] = {}
+    wanted = list(names)
+    while wanted:
+        name = wanted.pop()
+        if name not in loaded:
+            loaded[name] = load_kind(name, kind)
+            wanted.extend(loaded[name].deps)
+    return list(loaded.values())
+
+
+def load_all() -> tuple[list[Recipe], list[UserError]]:
+    """Every recipe that loads, and the error of each one that does not."""
+    loaded, broken = [], []
+    for path in sorted(RECIPES_DIR.glob("*.toml")):
+        try:
+            loaded.append(load_recipe(path))
+        except UserError as error:
+            broken.append(error)
+    return loaded, broken
 
 
 def names_of_kind(kind: str) -> list[str]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 import functools
 import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from doit.exceptions import TaskFailed
 
 from . import lock, nightly, product, providers, recipe
-from .known_failures import PLANS_DIR
+from .known_failures import PLANS_DIR, load_plan
 from .errors import UserError
+from .recipe import Recipe
 from .run import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
+from .steps import say
 from .suites import RUBY_SUITES
 
 PARAMS = {
@@ -45,8 +47,24 @@ def reporting_user_errors(action: Callable[..., object]) -> Callable[..., object
     return wrapper
 
 
+# Requests are checked before anything is downloaded: the provider, the Ruby series and profile,
+# and every recipe the artifact needs (a broken one is named, with its field and the fix).
+
+def _check_ruby_wasm(ruby: str, profile: str, toolchain: str) -> None:
+    providers.check_provider(toolchain)
+    recipe.with_deps(recipe.ruby_recipe(ruby).profile(profile).libraries, "library")
+
+
+def _check_ext(gem: str, ruby: str, toolchain: str, test_deps: Sequence[str] = ()) -> None:
+    """The gem's recipe, its run-time (and test) gems' and their C libraries', and the ruby.wasm's."""
+    gems = recipe.with_deps([gem, *test_deps], "gem")
+    recipe.with_deps([library for each in gems for library in each.libraries], "library")
+    _check_ruby_wasm(ruby, recipe.load(gem).ruby_profile or DEFAULT_PROFILE, toolchain)
+
+
 @reporting_user_errors
 def build_ruby_wasm(ruby: str, profile: str, toolchain: str) -> None:
+    _check_ruby_wasm(ruby, profile, toolchain)
     product.build_ruby_wasm(ruby, profile, toolchain)
 
 
@@ -58,13 +76,24 @@ def ruby_wasm_uptodate(task, values) -> bool:
         return False  # the action will run and report the problem properly
 
 
+@functools.cache
+def _loadable_recipes() -> list[Recipe]:
+    """Every recipe that loads. Each one that does not is reported once, in one paragraph, and
+    takes down only the tasks that need it: `doit list` and the others keep working."""
+    loaded, broken = recipe.load_all()
+    for error in broken:
+        say(f"warning: {error} Until it is fixed, the tasks that need it fail; the others work.")
+    return loaded
+
+
 def gems_with_extensions() -> list[str]:
     """The gem recipes that have a C extension to prelink: one `doit ext:<name>` each."""
-    return [name for name in recipe.names_of_kind("gem") if recipe.load(name).extension]
+    return [loaded.path.stem for loaded in _loadable_recipes() if loaded.kind == "gem" and loaded.extension]
 
 
 @reporting_user_errors
 def build_ext(gem: str, ruby: str, toolchain: str) -> None:
+    _check_ext(gem, ruby, toolchain)
     product.build_ext(gem, ruby, toolchain)
 
 
@@ -105,7 +134,9 @@ def _suite_list(suites: str) -> list[str]:
 
 @reporting_user_errors
 def verify(ruby: str, profile: str, toolchain: str, suites: str, strict: bool, workers: int) -> None:
-    product.verify_ruby_wasm(ruby, profile, toolchain, _suite_list(suites), strict, workers)
+    chosen = _suite_list(suites)
+    _check_ruby_wasm(ruby, profile, toolchain)
+    product.verify_ruby_wasm(ruby, profile, toolchain, chosen, strict, workers)
 
 
 def verify_uptodate(task, values) -> bool:
@@ -124,6 +155,7 @@ def gems_with_tests() -> list[str]:
 
 @reporting_user_errors
 def verify_ext(gem: str, ruby: str, toolchain: str, strict: bool, workers: int) -> None:
+    _check_ext(gem, ruby, toolchain, load_plan(f"gem-{gem}").test_deps)
     product.verify_ext(gem, ruby, toolchain, strict, workers)
 
 
