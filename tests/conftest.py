@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.server
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.paths import CACHE_ENV
+from toolchain.paths import CACHE_ENV, PROJECT_ROOT
 
 
 @pytest.fixture
@@ -18,6 +19,16 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv(CACHE_ENV, str(cache))
     return cache
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A copy of this checkout, without its cache and virtualenv, for a test to break: the project's
+    commands run in it (tests/cli.py, `checkout=`) import its toolchain package and read its recipes."""
+    copy = tmp_path / "checkout"
+    shutil.copytree(PROJECT_ROOT, copy, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "cache", "__pycache__", "*.egg-info", ".pytest_cache"))
+    return copy
 
 
 @dataclass
