@@ -73,6 +73,11 @@ def task_lock():
     return {"params": [PARAMS["toolchain"]], "actions": [tasks.update_lock], "uptodate": [False]}
 
 
+def task_outdated():
+    """Say which pinned inputs their sources no longer list, and what they offer: doit outdated [--update NAME]"""
+    return {"params": [PARAMS["update"]], "actions": [tasks.report_outdated], "uptodate": [False]}
+
+
 def task_nightly():
     """Build, verify and rebuild every artifact, prove them identical, publish a dated release: doit nightly"""
     return {

@@ -22,7 +22,7 @@ from . import debian
 from .errors import SourceUnavailable, UserError
 from .locks import held
 from .paths import cache_dir
-from .recipe import Recipe, Source
+from .recipe import Recipe, Source, url_file_name
 from .steps import say
 
 MIRROR_ENV = "RUBY_WASM_MIRROR"
@@ -169,6 +169,22 @@ def _fetch_url(url: str, source: Source) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(partial, final)
     return final
+
+
+def fetch_unpinned(url: str) -> tuple[str, Path]:
+    """Download a file that no recipe pins yet (a newer version, for `doit outdated --update`) and
+    store it under the digest it turns out to have: (sha256, stored file). Whether to pin that
+    digest is the caller's decision."""
+    name = url_file_name(url)
+    partial = cache_dir("partial") / f"unpinned-{hashlib.sha256(url.encode()).hexdigest()[:16]}-{name}.part"
+    with held(partial, f"another download of {name}"):
+        say(f"    fetching {name} from {url}")
+        _download(url, partial, name)
+        digest = sha256_file(partial)
+        final = cache_dir("store") / digest / name
+        final.parent.mkdir(exist_ok=True)
+        os.replace(partial, final)
+    return digest, final
 
 
 def first_in_store(recipe: Recipe, platform: str | None = None) -> tuple[Source, Path] | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import providers, recipe
 from .errors import UserError
 from .paths import PATCHES_DIR, PROJECT_ROOT, RECIPES_DIR
-from .recipe import Source
+from .recipe import Recipe, Source
 from .steps import write_atomic
 
 LOCK_FILE = PROJECT_ROOT / "ruby-wasm.lock"
@@ -29,12 +29,13 @@ def _source_entry(source: Source) -> dict:
     return {**where, "sha256": source.sha256, **({"root": source.root} if source.root else {})}
 
 
+def _recipe_entry(loaded: Recipe) -> dict:
+    return {"version": loaded.version, "sources": [_source_entry(s) for s in loaded.sources]}
+
+
 def resolved_inputs(provider: str = "auto") -> dict:
     """Every input as this checkout and machine resolve it."""
-    recipes = {}
-    for path in sorted(RECIPES_DIR.glob("*.toml")):
-        loaded = recipe.load_recipe(path)
-        recipes[path.stem] = {"version": loaded.version, "sources": [_source_entry(s) for s in loaded.sources]}
+    recipes = {path.stem: _recipe_entry(recipe.load_recipe(path)) for path in sorted(RECIPES_DIR.glob("*.toml"))}
     patches = {path.relative_to(PATCHES_DIR).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
                for path in sorted(PATCHES_DIR.glob("*/*.patch"))}
     toolchain = providers.resolve(provider, quiet=True)
@@ -95,3 +96,11 @@ def write_lock(provider: str = "auto", path: Path = LOCK_FILE) -> list[str]:
     changed = differences(read_lock(path), current) if path.exists() else ["(new lock file)"]
     write_atomic(path, lock_text(current).encode())
     return changed
+
+
+def record_recipe(name: str, path: Path = LOCK_FILE) -> list[str]:
+    """Pin one recipe in the lock as it is now, every other input as it was locked; return what changed."""
+    locked = read_lock(path)
+    updated = {**locked, "recipes": {**locked["recipes"], name: _recipe_entry(recipe.load(name))}}
+    write_atomic(path, lock_text(updated).encode())
+    return differences(locked, updated)

@@ -57,6 +57,10 @@ class DebianSource:
     file: str
 
 
+def url_file_name(url: str) -> str:
+    return Path(urlparse(url).path).name
+
+
 @dataclass(frozen=True)
 class Source:
     """One way to obtain one exact file: an upstream URL or a Debian source package."""
@@ -72,7 +76,7 @@ class Source:
         if self.debian:
             return self.debian.file
         assert self.url
-        return Path(urlparse(self.url).path).name
+        return url_file_name(self.url)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from doit.exceptions import TaskFailed
 
-from . import lock, nightly, product, providers, recipe
+from . import lock, nightly, outdated, product, providers, recipe
 from .known_failures import PLANS_DIR, load_plan
 from .errors import UserError
 from .recipe import Recipe
@@ -33,6 +33,9 @@ PARAMS = {
                "help": "also fail when a listed known failure now passes"},
     "workers": {"name": "workers", "long": "workers", "type": int, "default": os.cpu_count() or 1,
                 "help": "wasm worker processes (default: one per core)"},
+    "update": {"name": "update", "long": "update", "default": "",
+               "help": "recipe to pin to the newer file its sources offer (fetched, verified, written to the "
+                       "recipe and the lock for review)"},
 }
 
 
@@ -174,6 +177,16 @@ def update_lock(toolchain: str) -> None:
     changed = lock.write_lock(toolchain)
     listed = "\n  ".join(changed)
     print(f"{lock.LOCK_FILE}: {'unchanged' if not changed else f'updated ({len(changed)} changes):' + chr(10) + '  ' + listed}")
+
+
+@reporting_user_errors
+def report_outdated(update: str) -> None:
+    if not update:
+        print(outdated.report())
+        return
+    changes = outdated.update(update)
+    print("\n".join(changes) + "\nReview them (git diff), build and test, then commit." if changes else
+          f"{update}: every Debian source of the recipe lists its pinned file; nothing to update.")
 
 
 @reporting_user_errors
