@@ -6,7 +6,7 @@ import pytest
 
 from toolchain import fetch
 from toolchain.errors import UserError
-from toolchain.recipe import Recipe, Source
+from toolchain.recipe import DebianSource, Recipe, Source
 
 PAYLOAD = os.urandom(300_000)
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
@@ -106,3 +106,20 @@ def test_corrupted_cached_file_is_refused_and_left_alone(private_cache, file_ser
     assert f"expected sha256 {DIGEST}" in str(error.value)
     assert f"actual {hashlib.sha256(bytes(corrupted)).hexdigest()}" in str(error.value)
     assert path.read_bytes() == bytes(corrupted)
+
+
+def test_a_failure_of_apt_names_its_cause_not_the_network(private_cache, tmp_path):
+    """apt run for real: a suite the archive does not have is the recipe's problem."""
+    source = Source(sha256="0" * 64, debian=DebianSource("zlib", "nosuchsuite", "zlib_1.3.orig.tar.gz"))
+    with pytest.raises(UserError) as error:
+        fetch.fetch_recipe(make_recipe(tmp_path, source))
+    message = str(error.value)
+    assert "'http" in message and "nosuchsuite Release' does not have a Release file" in message
+    assert "The archive has no such suite: check the recipe's debian.suite" in message
+    assert "Connect to the network" not in message and "Not every failure was the network's" in message
+
+
+def test_only_network_failures_get_network_advice(private_cache, file_server, tmp_path):
+    source = Source(sha256=DIGEST, url=file_server.url("missing.tar.gz"))
+    with pytest.raises(UserError, match="HTTP 404. Connect to the network, set RUBY_WASM_MIRROR"):
+        fetch.fetch_recipe(make_recipe(tmp_path, source))
