@@ -125,6 +125,13 @@ def running(pids: set[int]) -> set[int]:
     return alive
 
 
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""  # it exited
+
+
 def installed_files(prefix: Path, build_root: Path) -> dict[str, bytes]:
     """Every file a library installed, with its build root named /build, as the compilers name it
     (pkg-config's file records the prefix)."""
@@ -137,8 +144,8 @@ def test_killing_the_orchestrator_mid_build_stops_its_commands_and_the_rerun_bui
     run = Background(BUILD_ZLIB, env=killed_root)
     run.wait_for("==> make zlib")
     deadline = time.monotonic() + 30
-    while not any("clang" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-                  for pid in running(descendants(run.pid))) and time.monotonic() < deadline:
+    while not any("clang" in command_line(pid) for pid in running(descendants(run.pid))) \
+            and time.monotonic() < deadline:
         time.sleep(0.05)  # until make has compilers running
     commands = running(descendants(run.pid))
     assert len(commands) >= 3, commands  # the guard, make, and what make runs
