@@ -165,7 +165,12 @@ def _fetch_url(url: str, source: Source) -> Path:
             f"Refused {url}: expected sha256 {source.sha256}, actual {actual}. "
             "Nothing was stored; check the recipe's sha256 or the source."
         )
-    final = store_path(source)
+    return _into_store(partial, source.sha256, source.filename)
+
+
+def _into_store(partial: Path, sha256: str, name: str) -> Path:
+    """Move a whole, checked download into the store, in one step."""
+    final = cache_dir("store") / sha256 / name
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(partial, final)
     return final
@@ -181,10 +186,7 @@ def fetch_unpinned(url: str) -> tuple[str, Path]:
         say(f"    fetching {name} from {url}")
         _download(url, partial, name)
         digest = sha256_file(partial)
-        final = cache_dir("store") / digest / name
-        final.parent.mkdir(exist_ok=True)
-        os.replace(partial, final)
-    return digest, final
+        return digest, _into_store(partial, digest, name)
 
 
 def first_in_store(recipe: Recipe, platform: str | None = None) -> tuple[Source, Path] | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from .steps import say
 
 
-def lock_file(guarded: Path) -> Path:
+def _lock_file(guarded: Path) -> Path:
     return guarded.with_name(f".{guarded.name}.lock")
 
 
@@ -43,7 +43,7 @@ def _holder(fd: int) -> str:
 def held(guarded: Path, what: str) -> Iterator[int]:
     """Hold the exclusive lock on `guarded` (a path that need not exist yet); yield its file
     descriptor. If another process holds it, say `waiting for <what> (pid N)` and wait."""
-    path = lock_file(guarded)
+    path = _lock_file(guarded)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

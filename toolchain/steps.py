@@ -45,7 +45,9 @@ def log_tail(log: Path, lines: int = TAIL_LINES) -> str:
 def run_guarded(command: Sequence[str], hold: Sequence[int] = (), **options: Any) -> subprocess.CompletedProcess:
     """Run command as subprocess.run(command, **options) would, but in a process group of its
     own under guard.py, which stops the whole group when this process dies, however it dies, or
-    when this call is interrupted. `hold` are descriptors (locks) the command keeps open."""
+    when this call is interrupted. `hold` are descriptors (locks) the command keeps open.
+    (The kernel ties the guard's parent-death signal to the thread that started it, and this call
+    returns only when the command has ended, so that thread outlives it.)"""
     environment = os.environ if options.get("env") is None else options["env"]
     lc_ctype = f"={environment['LC_CTYPE']}" if "LC_CTYPE" in environment else "-"
     guarded = [sys.executable, "-I", "-S", str(GUARD), str(os.getpid()), lc_ctype, *command]
