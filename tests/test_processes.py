@@ -125,9 +125,10 @@ def running(pids: set[int]) -> set[int]:
     return alive
 
 
-def command_line(pid: int) -> str:
+def program(pid: int) -> str:
+    """The name of the program a process runs (argv[0]'s last part)."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        return Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")).name
     except OSError:
         return ""  # it exited
 
@@ -144,7 +145,7 @@ def test_killing_the_orchestrator_mid_build_stops_its_commands_and_the_rerun_bui
     run = Background(BUILD_ZLIB, env=killed_root)
     run.wait_for("==> make zlib")
     deadline = time.monotonic() + 30
-    while not any("clang" in command_line(pid) for pid in running(descendants(run.pid))) \
+    while not any(program(pid) == "clang" for pid in running(descendants(run.pid))) \
             and time.monotonic() < deadline:
         time.sleep(0.05)  # until make has compilers running
     commands = running(descendants(run.pid))
@@ -164,6 +165,42 @@ def test_killing_the_orchestrator_mid_build_stops_its_commands_and_the_rerun_bui
     rebuilt, uninterrupted = Path(rerun.lines[-1].strip()), Path(reference.lines[-1].strip())
     assert rebuilt.parent.name == uninterrupted.parent.name  # the same key
     assert installed_files(rebuilt, tmp_path / "killed") == installed_files(uninterrupted, tmp_path / "reference")
+
+
+ESCAPING_PHASE = """
+import sys
+from pathlib import Path
+from toolchain.phases import PhasedBuild
+directory = Path(sys.argv[1])
+PhasedBuild(directory, {"PATH": "/usr/bin:/bin"}).run(
+    "escape", "a command that leaves its process group",
+    ["sh", "-c", "[ -e ran ] && exit 0; touch ran; exec setsid sleep 120"], cwd=directory)
+print("phase done")
+"""
+
+
+def test_a_command_that_outlives_its_run_keeps_the_build_directory_locked(tmp_path):
+    """The guard cannot stop what leaves its process group (setsid); the lock it holds can keep a
+    rerun out of the tree until it ends."""
+    directory = tmp_path / "build" / "demo-0123456789abcdef"
+    first = Background(ESCAPING_PHASE, str(directory))
+    first.wait_for("==> a command that leaves its process group")
+    deadline = time.monotonic() + 30
+    while not (survivors := {pid for pid in running(descendants(first.pid)) if program(pid) == "sleep"}) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert survivors, first.output
+        first.process.send_signal(signal.SIGKILL)
+        first.finish()
+        rerun = Background(ESCAPING_PHASE, str(directory))
+        waiting = rerun.wait_for("waiting for another build of demo-0123456789abcdef")
+        assert f"(pid {first.pid}, which has exited; a command it started still runs)" in waiting
+    finally:
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
+    assert rerun.finish() == 0, rerun.output
+    assert rerun.lines[-1] == "phase done\n"
 
 
 def test_a_guarded_command_gets_exactly_the_environment_it_is_given(tmp_path):
