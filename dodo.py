@@ -35,7 +35,7 @@ def task_ext():
 
 
 def task_verify():
-    """Run Ruby's own tests on ruby.wasm under wasmtime: doit verify [--suites basictest,bootstraptest,test-all] [--strict]"""
+    """Run Ruby's own tests and the endurance suite on ruby.wasm: doit verify [--suites basictest,...,endurance] [--strict]"""
     return {
         "params": [PARAMS[name] for name in ("ruby", "profile", "toolchain", "suites", "strict", "workers")],
         "actions": [tasks.verify],
@@ -44,7 +44,7 @@ def task_verify():
 
 
 def task_verify_ext():
-    """Run a gem's own tests on its ruby.wasm under wasmtime: doit verify_ext:<gem> [--strict]"""
+    """Run a gem's own tests and the endurance suite on its ruby.wasm: doit verify_ext:<gem> [--strict]"""
     for gem in tasks.gems_with_tests():
         yield {
             "name": gem,

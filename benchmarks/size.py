@@ -23,23 +23,17 @@ import gzip
 import re
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from official import PACKAGE, RUBY_WASM, official_wasm  # noqa: E402
 from toolchain import cruby  # noqa: E402
-from toolchain.fetch import sha256_file  # noqa: E402
 from toolchain.link import relink_command  # noqa: E402
-from toolchain.paths import cache_dir  # noqa: E402
 from toolchain.release import wasm_sections  # noqa: E402
 from toolchain.run import DEFAULT_PROFILE, artifact_dir  # noqa: E402
-from toolchain.steps import write_atomic  # noqa: E402
 
-REFERENCE_PACKAGE = "@ruby/3.3-wasm-wasi@2.10.1"
-REFERENCE_TARBALL = "ruby-3.3-wasm-wasi-2.10.1.tgz"
-REFERENCE_SHA256 = "573c0d66d4dc755200ff0fe054aa31f6c4716d041f925e88b11f1e7b6f5443d1"
 GOAL_RATIO = 0.8
 COMMON = ["--strip-dwarf", "--strip-producers", "--pass-arg=asyncify-ignore-imports"]
 # Each step is one or more wasm-opt runs, in order; the last is the build's own POSTLINK.
@@ -50,26 +44,6 @@ STEPS = [
     ("then -Oz again, a separate run (ours)",
      [["--asyncify", *cruby.WASMOPTFLAGS.split(), "--pass-arg=asyncify-ignore-imports"], cruby.WASMOPTFLAGS.split()]),
 ]
-
-
-def reference_wasm() -> Path:
-    """The npm package's ruby.wasm, extracted from the verified tarball once."""
-    directory = cache_dir("benchmarks")
-    wasm = directory / f"{REFERENCE_TARBALL}.ruby.wasm"
-    if wasm.exists():
-        return wasm
-    with tempfile.TemporaryDirectory(dir=directory) as scratch:
-        subprocess.run(["npm", "pack", REFERENCE_PACKAGE, "--silent", "--pack-destination", scratch],
-                       check=True, capture_output=True)
-        tarball = Path(scratch) / REFERENCE_TARBALL
-        actual = sha256_file(tarball)
-        if actual != REFERENCE_SHA256:
-            sys.exit(f"{REFERENCE_PACKAGE}: sha256 {actual}, expected {REFERENCE_SHA256}; refusing it.")
-        with tarfile.open(tarball) as archive:
-            member = archive.extractfile("package/dist/ruby.wasm")
-            assert member is not None
-            write_atomic(wasm, member.read())
-    return wasm
 
 
 def sizes(path: Path) -> str:
@@ -104,8 +78,8 @@ def main() -> None:
     build = cruby.plan(options.ruby, options.profile, "auto", fetch_missing=False, quiet=True)
     if not ours.exists() or build is None:
         sys.exit(f"No artifact at {ours}: run `doit ruby_wasm --profile {options.profile}` first.")
-    reference = reference_wasm()
-    print(f"{REFERENCE_PACKAGE:<36}{sizes(reference)}")
+    reference = official_wasm(RUBY_WASM)
+    print(f"{PACKAGE:<36}{sizes(reference)}")
     print(f"{'ours (' + options.profile + ')':<36}{sizes(ours)}")
     print(f"{'ratio':<36}{ours.stat().st_size / reference.stat().st_size:>12.3f} (goal <= {GOAL_RATIO})")
     with tempfile.TemporaryDirectory() as scratch:

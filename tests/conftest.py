@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -9,8 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cli import doit
 
+from toolchain import cruby, suites
 from toolchain.paths import CACHE_ENV, PROJECT_ROOT
+from toolchain.run import DEFAULT_PROFILE, Artifact, artifact_dir
+from toolchain.verify import verification_dir
+from toolchain.workers import worker_pool
 
 
 @pytest.fixture
@@ -87,3 +93,21 @@ def file_server() -> Iterator[FileServer]:
     yield state
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def full_verification() -> dict:
+    """The one full verification run that every test needing one shares (the artifact is built
+    first if needed)."""
+    result = doit("verify")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads((verification_dir(f"ruby-3.3-{DEFAULT_PROFILE}") / "summary.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def context(full_verification, tmp_path_factory) -> Iterator[suites.SuiteContext]:
+    """A worker pool on the verified full artifact, with the source tree and the native twin."""
+    build = cruby.plan("3.3", DEFAULT_PROFILE, "auto", fetch_missing=False, quiet=True)
+    with worker_pool(Artifact(artifact_dir("3.3", DEFAULT_PROFILE)), 2) as socket:
+        yield suites.SuiteContext(socket, build.source_root, build.baseruby.path,
+                                  tmp_path_factory.mktemp("suites"), 2)

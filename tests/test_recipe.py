@@ -38,7 +38,7 @@ def test_ruby_recipe_has_upstream_then_debian_source():
     assert ruby.sources[1].debian.package == "ruby3.3"
     assert ruby.sources[1].filename == "ruby3.3_3.3.8.orig.tar.xz"
     assert ruby.profiles["minimal"].extensions == ("monitor",)
-    assert ruby.profiles["minimal"].suites == ("basictest", "bootstraptest")
+    assert ruby.profiles["minimal"].suites == ("basictest", "bootstraptest", "endurance")
     assert ruby.profiles["full"].suites is None  # all suites
     assert "json/parser" in ruby.profiles["default"].extensions
 

@@ -2,7 +2,6 @@
 the known-failure logic, and one full `doit verify` run that every report test shares."""
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -11,31 +10,14 @@ from pathlib import Path
 import pytest
 from cli import doit
 
-from toolchain import cruby, known_failures, suites
+from toolchain import known_failures, suites
 from toolchain.known_failures import KnownFailure, Plan, judge
 from toolchain.launcher import request
-from toolchain.run import DEFAULT_PROFILE, Artifact, artifact_dir
+from toolchain.run import DEFAULT_PROFILE
 from toolchain.verify import verification_dir
-from toolchain.workers import worker_pool
 
 pytestmark = pytest.mark.e2e
 SUMMARY_LINE = re.compile(r"^(\d+) tests, \d+ assertions, (\d+) failures, (\d+) errors, (\d+) skips$", re.M)
-
-
-@pytest.fixture(scope="module")
-def full_verification() -> dict:
-    """The one full verification run (the artifact is built first if needed)."""
-    result = doit("verify")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads((verification_dir(f"ruby-3.3-{DEFAULT_PROFILE}") / "summary.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def context(full_verification, tmp_path_factory):
-    build = cruby.plan("3.3", DEFAULT_PROFILE, "auto", fetch_missing=False, quiet=True)
-    source = build.source_root
-    with worker_pool(Artifact(artifact_dir("3.3", DEFAULT_PROFILE)), 2) as socket:
-        yield suites.SuiteContext(socket, source, build.baseruby.path, tmp_path_factory.mktemp("suites"), 2)
 
 
 def test_full_run_meets_the_bar(full_verification):

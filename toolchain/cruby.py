@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import fetch, providers, recipe
-from .baseruby import BaseRuby, find_baseruby
+from .baseruby import BaseRuby, NativeRuby, build_native, skip_bundled_gems
 from .errors import UserError
 from .libraries import LibraryBuild, build_library, plan_library
 from .paths import portable
@@ -31,13 +31,15 @@ LDFLAGS = f"-Xlinker --stack-first -Xlinker -z -Xlinker stack-size={STACK_SIZE}"
 # still with -Os, loading psych's test files overflowed it (a trap in asyncify_stop_unwind). The
 # libraries, which call back into Ruby seldom and from few frames, get -Oz (libraries.OPTFLAGS).
 RUBY_OPTFLAGS = "-O2"
-# Even at -O2, CRuby's default 6 KB buffers overflow three nested `require`s deep through
-# rubygems (a test file that requires minitest's plugin, which requires minitest). The setjmp
-# buffers are heap-allocated per VM tag in 3.3, the scan buffer is static and the Fiber one lives
-# in the heap-allocated fiber, so raising them costs heap, not C stack.
-ASYNCIFY_BUFFER_SIZE = 16384
-ASYNCIFY_CPPFLAGS = " ".join(f"-DWASM_{name}_STACK_BUFFER_SIZE={ASYNCIFY_BUFFER_SIZE}"
-                             for name in ("SETJMP", "SCAN", "FIBER"))
+# Asyncify buffers, in bytes. A setjmp capture saves the locals of the frames up to the nearest
+# vm_exec (patches/ruby-3.3/0005), a few dozen frames, into the jump buffer of each VM tag, which
+# is heap-allocated per tag: CRuby's 6 KB overflowed three nested `require`s when captures went
+# down to the root, and 16 KB is kept. A fiber switch and the GC's stack scan save the whole
+# running stack, into one static buffer each (0007): sized for the deepest stack the 256 KB
+# machine stack limit allows (0006), whose saved locals measured about 0.8 bytes per byte of
+# linear stack.
+ASYNCIFY_BUFFER_SIZES = {"SETJMP": 16 << 10, "FIBER": 512 << 10, "SCAN": 512 << 10}
+ASYNCIFY_CPPFLAGS = " ".join(f"-DWASM_{name}_STACK_BUFFER_SIZE={size}" for name, size in ASYNCIFY_BUFFER_SIZES.items())
 PREFIX = "/usr/local"
 TARGET = "wasm32-wasi"  # RbConfig's arch: names the build's <arch>-fake.rb and its ruby ABI dirs
 # wasm-opt after linking: CRuby's own POSTLINK (Asyncify with -Oz, DWARF and producer notes
@@ -59,9 +61,13 @@ class RubyBuild(KeyedBuild):
     source: Source
     tarball: Path
     toolchain: Toolchain
-    baseruby: BaseRuby
+    native: NativeRuby  # the baseruby, built from the same source and patches
     patches: tuple[Patch, ...]
     libraries: tuple[LibraryBuild, ...]
+
+    @property
+    def baseruby(self) -> BaseRuby:
+        return self.native.baseruby
 
     @property
     def extensions(self) -> tuple[str, ...]:
@@ -75,7 +81,7 @@ class RubyBuild(KeyedBuild):
         return [
             "--host=wasm32-unknown-wasi", f"--prefix={PREFIX}",
             "--with-static-linked-ext", f"--with-ext={','.join(self.extensions)}",
-            "--disable-install-doc", f"--with-baseruby={self.baseruby.path}",
+            "--disable-install-doc", "--with-baseruby=ruby",  # the twin, first on PATH
             f"LDFLAGS={LDFLAGS}", f"CPPFLAGS={ASYNCIFY_CPPFLAGS}", f"optflags={RUBY_OPTFLAGS}", "debugflags=",
             f"wasmoptflags={WASMOPTFLAGS}",
             *[lib.expand(arg, "ruby_configure") for lib in self.libraries for arg in lib.recipe.ruby_configure],
@@ -108,8 +114,10 @@ class RubyBuild(KeyedBuild):
     @property
     def phases(self) -> PhasedBuild:
         # Debian's ruby otherwise installs the target's default gems into DESTDIR/var/lib/gems.
-        return PhasedBuild(self.build_dir,
-                           build_environment(self.toolchain, DEBIAN_DISABLE_RUBYGEMS_INTEGRATION="1"))
+        env = build_environment(self.toolchain, DEBIAN_DISABLE_RUBYGEMS_INTEGRATION="1")
+        # configure names the baseruby `ruby`, so no cache path enters the key or rbconfig.rb
+        env["PATH"] = f"{self.baseruby.path.parent}{os.pathsep}{env['PATH']}"
+        return PhasedBuild(self.build_dir, env)
 
     @property
     def source_root(self) -> Path:
@@ -156,20 +164,12 @@ def plan(series: str, profile: str, provider: str, fetch_missing: bool = True,
     if None in libraries:
         return None
     source, tarball = fetched
+    patches = tuple(patches_for(f"ruby-{series}"))
     return RubyBuild(
         recipe=ruby, profile=profile, source=source, tarball=tarball, toolchain=toolchain,
-        baseruby=find_baseruby(ruby.baseruby or "0"),
-        patches=tuple(patches_for(f"ruby-{series}")),
+        native=NativeRuby(ruby, source, tarball, patches), patches=patches,
         libraries=tuple(libraries),  # type: ignore[arg-type]  # None was ruled out above
     )
-
-
-def _skip_bundled_gems(source_root: Path) -> None:
-    """Install no bundled gems: Debian's tarball lacks gems/*.gem and `make install` would try to
-    download them. Both sources then yield the same artifact; gems come from pinned recipes."""
-    listing = source_root / "gems" / "bundled_gems"
-    if listing.exists():
-        listing.write_text("# bundled gems are not installed by this toolchain\n")
 
 
 def _name_build_root(install_dir: Path) -> None:
@@ -184,10 +184,11 @@ def _name_build_root(install_dir: Path) -> None:
 def build_ruby(build: RubyBuild) -> Path:
     """Build the profile's C libraries, then configure, compile and install Ruby into the build
     directory; return the install root."""
+    build_native(build.native)
     for library in build.libraries:
         build_library(library)
     phases = build.phases
-    source_root = phases.unpack(build.tarball, build.patches, build.source.root, prepare=_skip_bundled_gems)
+    source_root = phases.unpack(build.tarball, build.patches, build.source.root, prepare=skip_bundled_gems)
     obj = build.build_dir / "obj"
     phases.run("configure", "configure", [str(source_root / "configure"), *build.configure_args()], cwd=obj)
     phases.run("install", f"make -j{os.cpu_count()} install (compile, link, Asyncify)",

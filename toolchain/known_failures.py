@@ -3,6 +3,8 @@ known to fail under WASI, each with a category and a reason. A Ruby series' plan
 (ruby-<series>.toml) lists test-all files under [test_all]; a gem's (gem-<name>.toml) lists its
 own test files under [minitest], with the gems those tests need (deps) and the directories of
 the gem's tree its tests expect on the load path (load_path, as its Rakefile's test task sets).
+A series' plan also lists the endurance suite's programs (verification/endurance/) under
+[endurance], with the counts each runs at and the bound on memory growth between them.
 
 A failure not listed is unexpected. A listed test that passes is reported as fixed, and
 strict mode fails on it, so the list cannot quietly go stale.
@@ -15,9 +17,10 @@ from pathlib import Path
 
 from .errors import UserError
 from .paths import PROJECT_ROOT
-from .suites import SUITES, TestResult
+from .suites import SUITES, EndurancePlan, EnduranceProgram, TestResult
 
 PLANS_DIR = PROJECT_ROOT / "verification"
+ENDURANCE_DIR = PLANS_DIR / "endurance"
 # omitted: a feature this build leaves out on purpose (its recipe says why), not a WASI limit
 CATEGORIES = ("thread", "ractor", "process/spawn", "signal", "socket", "io-reopen", "wasm-limit", "omitted", "bug")
 ENTRY_FIELDS = {"suite", "file", "test", "reason", "why"}
@@ -48,6 +51,7 @@ class Plan:
     by_extension: dict[str, list[str]]
     test_deps: list[str]  # gem recipes the tests need on their load path (minitest)
     load_path: list[str]  # directories of the tested tree on every test file's load path
+    endurance: EndurancePlan | None = None
 
     def selection(self, extensions: tuple[str, ...], source: Path) -> list[str]:
         """The test files for an artifact with these extensions, directories expanded."""
@@ -100,7 +104,33 @@ def load_plan(name: str) -> Plan:
         raise UserError(f"Verification plan {path}: by_extension must map extension names to "
                         'lists of paths, e.g. zlib = ["test/zlib"].')
     return Plan(path, list(tests.get("files", [])), known, excluded, by_extension, list(tests.get("deps", [])),
-                list(tests.get("load_path", [])))
+                list(tests.get("load_path", [])), endurance_plan(path, raw["endurance"]) if "endurance" in raw else None)
+
+
+ENDURANCE_FIELDS = {"file": str, "small": int, "large": int, "needs": str}
+
+
+def endurance_plan(path: Path, raw: dict) -> EndurancePlan:
+    where = f"Verification plan {path}: [endurance]"
+    growth = raw.get("memory_growth_mib")
+    if not isinstance(growth, int) or growth < 0:
+        raise UserError(f"{where} needs memory_growth_mib, a whole number of MiB (e.g. 8).")
+    programs = []
+    for index, program in enumerate(raw.get("programs", [])):
+        if not {"file", "small", "large"} <= set(program) <= set(ENDURANCE_FIELDS) or not all(
+                isinstance(value, ENDURANCE_FIELDS[name]) for name, value in program.items()):
+            raise UserError(f"{where} programs[{index}] must be {{ file = \"name.rb\", small = N, large = M }} "
+                            f"with whole numbers, and optionally needs = \"extension\" (it is {program}).")
+        if not (ENDURANCE_DIR / program["file"]).is_file():
+            raise UserError(f"{where} programs[{index}]: {ENDURANCE_DIR / program['file']} does not exist.")
+        if not 0 < program["small"] < program["large"]:
+            raise UserError(f"{where} programs[{index}] ({program['file']}): small must be positive and "
+                            "less than large, so that memory growth between them shows a leak.")
+        programs.append(EnduranceProgram(ENDURANCE_DIR / program["file"], program["small"], program["large"],
+                                         program.get("needs", "")))
+    if not programs:
+        raise UserError(f"{where} lists no programs.")
+    return EndurancePlan(tuple(programs), growth << 20)
 
 
 @dataclass(frozen=True)

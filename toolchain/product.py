@@ -6,10 +6,11 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import cruby, gems, link
+from .baseruby import build_native
 from .artifact import ArtifactSpec, assemble, is_current
 from .cruby import RubyBuild
 from .errors import UserError
@@ -21,7 +22,9 @@ from .steps import say
 from .known_failures import load_plan
 from .verify import Verification, is_verified, verify_suites
 
-GEM_SUITE = "minitest"  # the suite a gem's own tests run in
+# A gem's artifact runs the gem's own tests (minitest) and the series' endurance programs, which
+# its plan takes from the series' plan.
+GEM_SUITES = ["minitest", "endurance"]
 RUBY_ABI = "3.3.0"  # the ABI directory of Ruby 3.3's load path (site_ruby/3.3.0)
 
 
@@ -68,6 +71,7 @@ def verify_ruby_wasm(series: str, profile: str, provider: str, suites: list[str]
     """Build the artifact if needed, then run Ruby's own suites against it."""
     build = cruby.plan(series, profile, provider)
     _build(build)
+    build_native(build.native)  # runs bootstraptest and is the endurance suite's reference
     return verify_suites(ruby_verification(build), suites, strict, workers)
 
 
@@ -162,12 +166,13 @@ def build_ext(name: str, series: str, provider: str) -> Artifact:
 def ext_verification(product: ExtProduct, fetch_missing: bool = True) -> Verification | None:
     """The gem's own tests (verification/gem-<name>.toml) against its artifact; None if a test
     dependency is not cached and fetch_missing is False."""
-    plan = load_plan(f"gem-{product.gem.name}")
+    plan = replace(load_plan(f"gem-{product.gem.name}"),
+                   endurance=load_plan(f"ruby-{product.ruby.recipe.series}").endurance)
     deps = [gems.plan_gem(name, fetch_missing) for name in plan.test_deps]
     if None in deps:
         return None
     return Verification(Artifact(artifact_path(product.name)), plan, product.gem.tree(),
-                        product.ruby.baseruby.path, (), tuple(dep.tree() / "lib" for dep in deps),  # type: ignore[union-attr]
+                        product.ruby.baseruby.path, product.ruby.extensions, tuple(dep.tree() / "lib" for dep in deps),  # type: ignore[union-attr]
                         tuple(dep.key for dep in deps))  # type: ignore[union-attr]
 
 
@@ -176,9 +181,10 @@ def verify_ext(name: str, series: str, provider: str, strict: bool, workers: int
     build_ext(name, series, provider)
     product = plan_ext(name, series, provider, quiet=True)
     assert product is not None
+    build_native(product.ruby.native)
     verification = ext_verification(product)
     assert verification is not None
-    return verify_suites(verification, [GEM_SUITE], strict, workers)
+    return verify_suites(verification, GEM_SUITES, strict, workers)
 
 
 def ext_is_verified(name: str, series: str, provider: str, strict: bool) -> bool:
@@ -186,4 +192,4 @@ def ext_is_verified(name: str, series: str, provider: str, strict: bool) -> bool
     if product is None or not is_current(artifact_path(product.name), product.key):
         return False
     verification = ext_verification(product, fetch_missing=False)
-    return verification is not None and is_verified(verification, [GEM_SUITE], strict)
+    return verification is not None and is_verified(verification, GEM_SUITES, strict)

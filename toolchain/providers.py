@@ -176,11 +176,12 @@ def debian_versions() -> dict[str, str | None]:
     return versions
 
 
-def _install_debian_packages(missing: list[str]) -> None:
+def install_debian_packages(missing: list[str], purpose: str) -> None:
+    """Install Debian packages `purpose` needs (as root), or say how to."""
     command = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
     if os.geteuid() != 0:
         raise UserError(
-            f"The debian toolchain needs packages that are not installed: {', '.join(missing)}. "
+            f"{purpose} needs packages that are not installed: {', '.join(missing)}. "
             f"Install them with: sudo {' '.join(command)}  (then run again)."
         )
     with step(f"apt-get install {' '.join(missing)}"):
@@ -224,7 +225,7 @@ def debian() -> Toolchain:
     versions = debian_versions()
     missing = [name for name, version in versions.items() if version is None]
     if missing:
-        _install_debian_packages(missing)
+        install_debian_packages(missing, "The debian toolchain")
         versions = debian_versions()
     root = _debian_root()
     _prepare_once(root, lambda: _write_debian_root(root))

@@ -26,13 +26,13 @@ TOP_FIELDS = {
     "name": (str, True), "kind": (str, True), "version": (str, True),
     "description": (str, True), "verifiable": (bool, False), "series": (str, False),
     "source": (list, True), "facts": (dict, False), "profiles": (dict, False),
-    "baseruby": (str, False), "build": (dict, False), "deps": (list, False),
+    "build": (dict, False), "deps": (list, False),
     "ruby_configure": (list, False), "libraries": (list, False), "extension": (dict, False),
     "ruby_profile": (str, False),
 }
 # Fields that mean something for some kinds only.
 KIND_FIELDS = {
-    "series": ("ruby",), "profiles": ("ruby",), "baseruby": ("ruby",),
+    "series": ("ruby",), "profiles": ("ruby",),
     "build": ("library",), "ruby_configure": ("library",), "deps": ("library", "gem"),
     "libraries": ("gem",), "extension": ("gem",), "ruby_profile": ("gem",),
 }
@@ -119,7 +119,6 @@ class Recipe:
     series: str = ""
     facts: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
-    baseruby: str = ""  # oldest host Ruby that can drive this version's cross build
     build: BuildSpec | None = None
     deps: tuple[str, ...] = ()
     ruby_configure: tuple[str, ...] = ()  # what CRuby's configure needs to find this library
@@ -246,9 +245,6 @@ def load_recipe(path: Path) -> Recipe:
     if not VERSION_RE.match(raw["version"]):
         raise _fail(path, "version", f"is not a dotted version ({raw['version']!r})",
                     "Write it as digits and dots, e.g. 3.3.8.")
-    if raw.get("baseruby") and not VERSION_RE.match(raw["baseruby"]):
-        raise _fail(path, "baseruby", f"is not a dotted version ({raw['baseruby']!r})",
-                    "Write the oldest usable host Ruby version, e.g. 3.0.")
     if not raw["source"]:
         raise _fail(path, "source", "is empty", "Give at least one [[source]].")
     _check_kind_fields(path, raw)
@@ -259,7 +255,6 @@ def load_recipe(path: Path) -> Recipe:
         sources=tuple(_parse_source(path, s, i) for i, s in enumerate(raw["source"])),
         facts={k: str(v) for k, v in raw.get("facts", {}).items()},
         profiles=_parse_profiles(path, raw.get("profiles", {})),
-        baseruby=raw.get("baseruby", ""),
         build=_parse_build(path, raw["build"]) if "build" in raw else None,
         deps=_string_list(path, "deps", raw.get("deps", [])),
         ruby_configure=_string_list(path, "ruby_configure", raw.get("ruby_configure", [])),

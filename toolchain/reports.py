@@ -18,7 +18,8 @@ def junit_xml(run: SuiteRun, verdict: Verdict, plan: Plan) -> bytes:
                        failures=str(len(verdict.unexpected)), errors="0",
                        skipped=str(len(verdict.known) + len(verdict.skipped)), time=f"{run.seconds:.2f}")
     for result in run.results:
-        case = ET.SubElement(suite, "testcase", classname=result.file, name=result.name)
+        case = ET.SubElement(suite, "testcase", classname=result.file, name=result.name,
+                             **({"time": f"{result.metrics['seconds']:.2f}"} if "seconds" in result.metrics else {}))
         message = result.message[:MESSAGE_LIMIT]
         known = plan.known.get((result.suite, result.file, result.name))
         if result.failed and known:
@@ -29,6 +30,9 @@ def junit_xml(run: SuiteRun, verdict: Verdict, plan: Plan) -> bytes:
             ET.SubElement(case, "skipped", message=message[:200])
         elif known:
             ET.SubElement(case, "system-out").text = "listed as a known failure but passed (fixed)"
+        if result.metrics:
+            ET.SubElement(case, "properties").extend(
+                ET.Element("property", name=name, value=str(value)) for name, value in result.metrics.items())
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
 
 
@@ -41,6 +45,7 @@ def suite_summary(run: SuiteRun, verdict: Verdict) -> dict:
         "known_failures": len(verdict.known), "unexpected": len(verdict.unexpected),
         "fixed": len(verdict.fixed), "skipped": len(verdict.skipped), "seconds": round(run.seconds, 1),
         "unexpected_tests": names(verdict.unexpected), "fixed_tests": names(verdict.fixed),
+        "measured": [{"test": r.name, "outcome": r.outcome, **r.metrics} for r in run.results if r.metrics],
     }
 
 
@@ -53,9 +58,22 @@ def write_reports(directory: Path, runs: list[tuple[SuiteRun, Verdict]], plan: P
 
 
 def table(summary: dict) -> str:
+    """One row per suite, then one per measured test (the endurance programs' time and memory)."""
     columns = ("suite", "run", "passed", "known_failures", "unexpected", "fixed", "skipped", "seconds")
     titles = ("suite", "run", "passed", "known failures", "unexpected", "fixed", "skipped", "time (s)")
-    rows = [titles] + [tuple(str(s[c]) for c in columns) for s in summary["suites"]]
+    suites = _aligned([titles] + [tuple(str(s[c]) for c in columns) for s in summary["suites"]])
+    measured = [m for s in summary["suites"] for m in s.get("measured", [])]
+    if not measured:
+        return suites
+    columns = ("test", "outcome", "iterations", "seconds", "native_seconds", "small_memory_mib", "memory_mib")
+    titles = ("program", "outcome", "iterations", "time (s)", "native (s)", "memory at small (MiB)",
+              "memory at iterations (MiB)")
+    return suites + "\n\n" + _aligned([titles] + [tuple(str(m.get(c, "")) for c in columns) for m in measured])
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell, the first left-aligned, a rule under the titles."""
+    columns = rows[0]
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
                        for i, (cell, width) in enumerate(zip(row, widths, strict=True))) for row in rows]

@@ -74,9 +74,10 @@ class RunResult:
     stderr: str | bytes = ""
     trap: str | None = None
     timed_out: bool = False
+    memory_bytes: int = 0  # linear memory at the end, which is its peak: wasm memory never shrinks
 
 
-def _engine() -> wasmtime.Engine:
+def make_engine() -> wasmtime.Engine:
     config = wasmtime.Config()
     config.epoch_interruption = True  # lets a timeout stop a wasm that never returns
     config.max_wasm_stack = MAX_WASM_STACK
@@ -99,7 +100,7 @@ def compiled_module(engine: wasmtime.Engine, wasm: Path) -> wasmtime.Module:
 class RubyWasm:
     """A compiled artifact, ready to be instantiated once per run."""
     artifact: Artifact
-    engine: wasmtime.Engine = field(default_factory=_engine)
+    engine: wasmtime.Engine = field(default_factory=make_engine)
 
     def __post_init__(self) -> None:
         if not self.artifact.wasm.exists():
@@ -140,7 +141,19 @@ class RubyWasm:
         if timeout is not None:
             threading.Thread(target=self._interrupt_after, args=(timeout, finished), daemon=True).start()
         try:
-            self.pre.instantiate(store).exports(store)["_start"](store)
+            exports = self.pre.instantiate(store).exports(store)
+            result = self._start(store, exports["_start"], timeout)
+        finally:
+            finished.set()
+        memory = exports["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        result.memory_bytes = memory.data_len(store)
+        return result
+
+    @staticmethod
+    def _start(store: wasmtime.Store, start, timeout: float | None) -> RunResult:
+        try:
+            start(store)
             return RunResult(0)
         except wasmtime.ExitTrap as exit_:
             return RunResult(exit_.code)
@@ -149,8 +162,6 @@ class RubyWasm:
                 return RunResult(TIMEOUT_EXIT_CODE, timed_out=True, trap=f"timed out after {timeout}s")
             frames = "\n".join(f"  {f.func_name or '?'} (func {f.func_index})" for f in trap.frames)
             return RunResult(TRAP_EXIT_CODE, trap=f"{trap.message}\n{frames}")
-        finally:
-            finished.set()
 
     def _interrupt_after(self, timeout: float, finished: threading.Event) -> None:
         if not finished.wait(timeout):

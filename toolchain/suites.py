@@ -1,6 +1,7 @@
-"""Ruby's own test suites, run against an artifact under wasmtime: basictest, bootstraptest
+"""Test suites run against an artifact under wasmtime: Ruby's own basictest, bootstraptest
 (driven by CRuby's runner.rb on the host Ruby) and test-all (the source tree's own harness,
-inside the wasm). Each driver returns one result per test.
+inside the wasm); the endurance suite (long runs in one VM, compared with the native twin); and
+a gem's minitest files. Each driver returns one result per test.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
@@ -27,8 +28,9 @@ BTEST_REPORTER = RUBY_SUPPORT / "btest_reporter.rb"
 BTEST_TIMEOUT = 120.0
 TEST_FILE_TIMEOUT = 180.0
 MAX_CRASH_RERUNS = 10
-SUITES = ("basictest", "bootstraptest", "test-all", "minitest")
-RUBY_SUITES = ("basictest", "bootstraptest", "test-all")  # CRuby's own, run by `doit verify`
+ENDURANCE_TIMEOUT = 900.0
+SUITES = ("basictest", "bootstraptest", "test-all", "endurance", "minitest")
+RUBY_SUITES = ("basictest", "bootstraptest", "test-all", "endurance")  # run by `doit verify`
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class TestResult:
     name: str
     outcome: str  # passed, failed, error or skipped
     message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)  # measured figures (the endurance suite's)
 
     @property
     def failed(self) -> bool:
@@ -56,7 +59,7 @@ class SuiteContext:
     """What every driver needs: the worker pool, the Ruby source tree, a host Ruby, a scratch dir."""
     socket: Path
     source: Path
-    host_ruby: Path
+    host_ruby: Path  # the native twin
     workdir: Path
     workers: int
     test_libs: tuple[Path, ...] = ()  # put on the load path of every test file (a gem's minitest)
@@ -224,6 +227,92 @@ def run_minitest_once(context: SuiteContext, file: str, excluded: list[str], att
     return parse_minitest(file, output, answer["exit_code"], answer["trap"])
 
 
+# --- endurance: long runs in one VM, judged against the native twin ---------------------------
+
+@dataclass(frozen=True)
+class EnduranceProgram:
+    path: Path  # takes its iteration count as ARGV[0] and prints what it computed
+    small: int
+    large: int
+    needs: str = ""  # an extension the program requires; it runs only where that is linked
+
+
+@dataclass(frozen=True)
+class EndurancePlan:
+    programs: tuple[EnduranceProgram, ...]
+    memory_growth: int  # bytes the wasm's linear memory may grow by from the small to the large count
+
+    def for_extensions(self, extensions: tuple[str, ...]) -> EndurancePlan:
+        return EndurancePlan(tuple(p for p in self.programs if not p.needs or p.needs in extensions),
+                             self.memory_growth)
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    stdout: str
+    stderr: str
+    exit_code: int
+    trap: str | None
+    memory_bytes: int  # the wasm's linear memory at the end (0 for the native twin)
+    seconds: float
+
+
+def run_program_in_wasm(context: SuiteContext, program: EnduranceProgram, count: int) -> ProgramRun:
+    answer = request(str(context.socket), [f"/endurance/{program.path.name}", str(count)],
+                     [[str(program.path.parent), "/endurance", False]], {}, ENDURANCE_TIMEOUT)
+    return ProgramRun(answer["stdout"].decode(errors="replace"), answer["stderr"].decode(errors="replace"),
+                      answer["exit_code"], answer["trap"], answer["memory_bytes"], answer["seconds"])
+
+
+def run_program_natively(context: SuiteContext, program: EnduranceProgram, count: int) -> ProgramRun:
+    started = time.monotonic()
+    try:
+        done = subprocess.run([str(context.host_ruby), str(program.path), str(count)], capture_output=True,
+                              text=True, timeout=ENDURANCE_TIMEOUT, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return ProgramRun("", "", -1, f"timed out after {ENDURANCE_TIMEOUT:.0f}s", 0, ENDURANCE_TIMEOUT)
+    return ProgramRun(done.stdout, done.stderr, done.returncode, None, 0, time.monotonic() - started)
+
+
+def endurance_problem(program: EnduranceProgram, runs: dict[int, tuple[ProgramRun, ProgramRun]],
+                      memory_growth: int) -> str | None:
+    """Why the program fails, or None: a trap, output or exit status unlike the native twin's at
+    either count, or linear memory that grows with the count beyond the plan's bound."""
+    for count, (wasm, native) in runs.items():
+        if native.trap or native.exit_code != 0:
+            return f"the native twin itself failed at {count}: {native.trap or native.stderr.strip()[-600:]}"
+        if wasm.trap:
+            return f"ruby.wasm trapped at {count}: {wasm.trap.strip()[:600]}"
+        if (wasm.stdout, wasm.exit_code) != (native.stdout, native.exit_code):
+            return (f"at {count}, ruby.wasm printed {wasm.stdout.strip()[:300]!r} (exit {wasm.exit_code}, "
+                    f"stderr {wasm.stderr.strip()[-300:]!r}); the native twin printed "
+                    f"{native.stdout.strip()[:300]!r} (exit {native.exit_code})")
+    growth = runs[program.large][0].memory_bytes - runs[program.small][0].memory_bytes
+    if growth > memory_growth:
+        return (f"linear memory grew by {growth / 2**20:.1f} MiB from {program.small} to {program.large} "
+                f"iterations (bound {memory_growth / 2**20:.0f} MiB): it leaks")
+    return None
+
+
+def run_endurance_program(context: SuiteContext, program: EnduranceProgram, memory_growth: int) -> TestResult:
+    runs = {count: (run_program_in_wasm(context, program, count), run_program_natively(context, program, count))
+            for count in (program.small, program.large)}
+    problem = endurance_problem(program, runs, memory_growth)
+    (small, _), (large, native) = runs[program.small], runs[program.large]
+    metrics = {"iterations": program.large, "seconds": large.seconds, "native_seconds": round(native.seconds, 3),
+               "memory_mib": round(large.memory_bytes / 2**20, 1), "small_memory_mib": round(small.memory_bytes / 2**20, 1)}
+    return TestResult("endurance", program.path.name, program.path.stem, "failed" if problem else "passed",
+                      problem or "", metrics)
+
+
+def run_endurance(context: SuiteContext, plan: EndurancePlan | None) -> list[TestResult]:
+    if plan is None:
+        raise UserError("The endurance suite needs an [endurance] table in the verification plan.")
+    with ThreadPoolExecutor(context.workers) as pool:
+        return list(pool.map(lambda program: run_endurance_program(context, program, plan.memory_growth),
+                             plan.programs))
+
+
 # --- running files until every test has run --------------------------------------------------
 
 RunOnce = Callable[[SuiteContext, str, list[str], int], list[TestResult]]
@@ -253,9 +342,10 @@ def run_files(context: SuiteContext, run_once: RunOnce, files: list[str],
                 for result in results]
 
 
-def run_suite(context: SuiteContext, suite: str, files: list[str], excluded: dict[str, list[str]]) -> SuiteRun:
+def run_suite(context: SuiteContext, suite: str, files: list[str], excluded: dict[str, list[str]],
+              endurance: EndurancePlan | None = None) -> SuiteRun:
     """Run one suite; `files` and `excluded` (regexps of test names, by file) are for the suites
-    that run test files (test-all, minitest)."""
+    that run test files (test-all, minitest), `endurance` for the endurance suite."""
     started = time.monotonic()
     if suite == "basictest":
         results = run_basictest(context)
@@ -265,6 +355,8 @@ def run_suite(context: SuiteContext, suite: str, files: list[str], excluded: dic
         results = run_files(context, run_test_all_once, files, excluded)
     elif suite == "minitest":
         results = run_files(context, run_minitest_once, files, excluded)
+    elif suite == "endurance":
+        results = run_endurance(context, endurance)
     else:
         raise UserError(f"Unknown suite '{suite}'. Suites: {', '.join(SUITES)}.")
     return SuiteRun(suite, results, time.monotonic() - started)

@@ -122,13 +122,14 @@ def verify_suites(verification: Verification, suites: list[str], strict: bool, w
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     files = plan.selection(verification.extensions, verification.source)
+    endurance = plan.endurance.for_extensions(verification.extensions) if plan.endurance else None
     runs = []
     with worker_pool(artifact, workers) as socket:
         context = SuiteContext(socket, verification.source, verification.host_ruby, work, workers,
                                verification.test_libs, tuple(plan.load_path))
         for suite in suites:
             with step(f"{suite} ({workers} workers)"):
-                run = run_suite(context, suite, files, plan.excluded)
+                run = run_suite(context, suite, files, plan.excluded, endurance)
             verdict = judge(run.results, plan)
             say(f"    {suite}: {len(run.results)} run, {len(verdict.unexpected)} unexpected, "
                 f"{len(verdict.known)} known failures, {len(verdict.fixed)} fixed")

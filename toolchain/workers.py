@@ -10,7 +10,8 @@ with no heavy imports) stands in for the `ruby` executable, and in-process drive
 
 Protocol: the client sends one JSON object and shuts down its write side; the worker
 answers with one JSON object. Request: {"argv", "mounts": [[host, guest, writable]],
-"env", "timeout"}. Answer: {"exit_code", "stdout", "stderr" (base64), "trap", "timed_out"}.
+"env", "timeout"}. Answer: {"exit_code", "stdout", "stderr" (base64), "trap", "timed_out", "memory_bytes" (linear
+memory at the end), "seconds" (instantiation and run)}.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +41,7 @@ def _read_request(connection: socket.socket) -> dict:
 
 def _answer(runner: RubyWasm, message: dict) -> dict:
     mounts = [Mount(Path(host), guest, writable) for host, guest, writable in message["mounts"]]
+    started = time.monotonic()
     result = runner.capture(message["argv"], env=message["env"], mounts=mounts,
                             timeout=message["timeout"], binary=True)
     return {
@@ -47,6 +50,8 @@ def _answer(runner: RubyWasm, message: dict) -> dict:
         "stderr": base64.b64encode(result.stderr).decode(),
         "trap": result.trap,
         "timed_out": result.timed_out,
+        "memory_bytes": result.memory_bytes,
+        "seconds": round(time.monotonic() - started, 3),
     }
 
 

@@ -1,0 +1,100 @@
+"""The endurance suite and the native twin, on the real full artifact under the real wasmtime."""
+from __future__ import annotations
+
+import platform
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from toolchain import cruby, known_failures, suites
+from toolchain.errors import UserError
+from toolchain.known_failures import load_plan
+from toolchain.run import DEFAULT_PROFILE, Artifact, RubyWasm, artifact_dir
+from toolchain.suites import EndurancePlan, EnduranceProgram
+from toolchain.verify import verification_dir
+
+pytestmark = pytest.mark.e2e
+MIB = 1 << 20
+
+
+def test_every_endurance_program_matches_the_native_twin_without_leaking(full_verification):
+    endurance = next(s for s in full_verification["suites"] if s["suite"] == "endurance")
+    programs = load_plan("ruby-3.3").endurance.programs
+    assert endurance["run"] == len(programs) >= 10
+    assert endurance["unexpected"] == 0 and endurance["known_failures"] == 0
+    measured = {m["test"]: m for m in endurance["measured"]}
+    assert set(measured) == {p.path.stem for p in programs}
+    for program in programs:
+        figures = measured[program.path.stem]
+        assert figures["outcome"] == "passed" and figures["iterations"] == program.large
+        assert 0 < figures["memory_mib"] <= figures["small_memory_mib"] + 8, program.path.name
+
+
+def test_the_million_iteration_programs_are_in_the_suite():
+    large = {p.path.stem: p.large for p in load_plan("ruby-3.3").endurance.programs}
+    assert large["raise_rescue"] >= 1_000_000 and large["break_next_return"] >= 1_000_000
+    assert large["throw_catch"] >= 1_000_000
+
+
+def test_junit_report_carries_each_programs_time_and_memory(full_verification):
+    root = ET.parse(verification_dir(f"ruby-3.3-{DEFAULT_PROFILE}") / "junit-endurance.xml").getroot()
+    for case in root.findall("testcase"):
+        properties = {p.get("name"): float(p.get("value")) for p in case.iter("property")}
+        assert float(case.get("time")) > 0 and properties["memory_mib"] > 0
+
+
+def _program(directory: Path, name: str, source: str, small: int, large: int) -> EnduranceProgram:
+    path = directory / name
+    path.write_text(source)
+    return EnduranceProgram(path, small, large)
+
+
+def test_suite_fails_a_leak_and_an_answer_unlike_the_twins(context, tmp_path):
+    plan = EndurancePlan((
+        _program(tmp_path, "steady.rb", "n = Integer(ARGV[0]); s = 0; n.times { |i| s += i }; p s", 1_000, 100_000),
+        _program(tmp_path, "leaks.rb", "$kept = []; Integer(ARGV[0]).times { $kept << ('x' * 1000) }; p $kept.size",
+                 1_000, 50_000),
+        _program(tmp_path, "platform.rb", "puts RUBY_PLATFORM", 1, 2),
+    ), 8 * MIB)
+    results = {r.name: r for r in suites.run_endurance(context, plan)}
+    assert results["steady"].outcome == "passed" and results["steady"].metrics["iterations"] == 100_000
+    assert results["leaks"].outcome == "failed" and "linear memory grew by" in results["leaks"].message
+    assert results["leaks"].metrics["memory_mib"] > results["leaks"].metrics["small_memory_mib"] + 40
+    assert results["platform"].outcome == "failed"
+    assert "wasm32-wasi" in results["platform"].message and f"{platform.machine()}-linux" in results["platform"].message
+
+
+def test_native_twin_is_the_baseruby_built_from_the_same_patched_source(full_verification):
+    build = cruby.plan("3.3", DEFAULT_PROFILE, "auto", fetch_missing=False, quiet=True)
+    twin = build.native
+    assert twin.build_dir.parent.name == "native" and twin.patches == build.patches
+    described = subprocess.run([str(build.baseruby.path), "-e", "print RUBY_VERSION, ' ', RUBY_PLATFORM"],
+                               capture_output=True, text=True).stdout
+    assert described == f"{build.recipe.version} {platform.machine()}-linux"
+    tree = twin.build_dir / "src"
+    patched = subprocess.run(["grep", "-rl", "rb_ec_tag_abandon", str(tree)], capture_output=True, text=True).stdout
+    assert "eval_intern.h" in patched  # a patch of patches/ruby-3.3 is applied to the twin too
+    rbconfig = next(build.install_dir.glob("usr/local/lib/ruby/3.3.0/wasm32-wasi/rbconfig.rb")).read_text()
+    assert "--with-baseruby=ruby" in rbconfig and str(twin.build_dir) not in rbconfig
+
+
+def test_runner_reports_the_wasms_linear_memory(full_verification):
+    runner = RubyWasm(Artifact(artifact_dir("3.3", DEFAULT_PROFILE)))
+    small = runner.capture(["--disable-gems", "-e", "1"])
+    large = runner.capture(["--disable-gems", "-e", "s = 'x' * (64 << 20); p s.size"])
+    assert large.stdout.strip() == str(64 * MIB)
+    assert large.memory_bytes >= small.memory_bytes + 64 * MIB
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ({"file": "raise_rescue.rb", "small": 10}, "must be { file"),
+    ({"file": "raise_rescue.rb", "small": 10, "large": "many"}, "whole numbers"),
+    ({"file": "no_such.rb", "small": 1, "large": 2}, "does not exist"),
+    ({"file": "raise_rescue.rb", "small": 5, "large": 5}, "less than large"),
+])
+def test_an_invalid_endurance_entry_names_the_plan_and_the_fix(entry, problem):
+    with pytest.raises(UserError, match=problem) as error:
+        known_failures.endurance_plan(Path("verification/x.toml"), {"memory_growth_mib": 8, "programs": [entry]})
+    assert "verification/x.toml: [endurance] programs[0]" in str(error.value)
