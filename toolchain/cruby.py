@@ -14,12 +14,11 @@ from pathlib import Path
 
 from . import fetch, providers, recipe
 from .baseruby import BaseRuby, NativeRuby, build_native, skip_bundled_gems
-from .errors import UserError
 from .libraries import LibraryBuild, build_library, plan_library
 from .paths import portable
 from .phases import KeyedBuild, PhasedBuild, build_environment
 from .providers import Toolchain
-from .recipe import Profile, Recipe, Source
+from .recipe import Recipe, Source
 from .source import Patch, patch_inputs, patches_for
 from .steps import write_atomic
 
@@ -144,18 +143,11 @@ def fetch_url_label(source: Source) -> str:
     return f"debian source package {source.debian.package} ({source.debian.suite})"
 
 
-def _profile(ruby: Recipe, profile: str) -> Profile:
-    if profile not in ruby.profiles:
-        raise UserError(f"Recipe {ruby.path} has no profile '{profile}'. "
-                        f"Profiles: {', '.join(ruby.profiles)}.")
-    return ruby.profiles[profile]
-
-
 def plan(series: str, profile: str, provider: str, fetch_missing: bool = True,
          quiet: bool = False) -> RubyBuild | None:
     """Resolve every input of a build; with fetch_missing=False, None if a source is not cached."""
     ruby = recipe.ruby_recipe(series)
-    libraries_named = _profile(ruby, profile).libraries
+    libraries_named = ruby.profile(profile).libraries
     fetched = fetch.resolve(ruby, fetch_missing)
     if fetched is None:
         return None
