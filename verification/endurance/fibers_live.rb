@@ -8,7 +8,9 @@ rounds = Integer(ARGV[0])
     a = fs.map(&:resume)
     b = fs.map(&:resume)
     raise "wrong types #{a.class} #{b.class}" unless a.instance_of?(Array) && b.instance_of?(Array)
-    [a.sum, b.sum, a.size, b.size, fs.count(&:alive?)]
+    sums = [a.sum, b.sum, a.size, b.size, fs.count(&:alive?)]
+    GC.start # each round starts from the same live objects: growth across rounds is a leak
+    sums
   end
   puts "n=#{n} #{sums.uniq.inspect}"
 end
