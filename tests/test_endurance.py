@@ -11,6 +11,7 @@ import pytest
 from toolchain import cruby, known_failures, suites
 from toolchain.errors import UserError
 from toolchain.known_failures import load_plan
+from toolchain.product import with_series_endurance
 from toolchain.run import DEFAULT_PROFILE, Artifact, RubyWasm, artifact_dir
 from toolchain.suites import EndurancePlan, EnduranceProgram
 from toolchain.verify import verification_dir
@@ -101,3 +102,10 @@ def test_an_invalid_endurance_entry_names_the_plan_and_the_fix(entry, problem):
     with pytest.raises(UserError, match=problem) as error:
         known_failures.endurance_plan(Path("verification/x.toml"), {"memory_growth_mib": 8, "programs": [entry]})
     assert "verification/x.toml: [endurance] programs[0]" in str(error.value)
+
+
+def test_a_gems_plan_takes_the_series_endurance_programs_and_their_known_failures():
+    series, gem = load_plan("ruby-3.3"), load_plan("gem-nokogiri")
+    plan = with_series_endurance(gem, series)
+    assert plan.endurance == series.endurance and plan.test_files == gem.test_files
+    assert set(gem.known) | {key for key in series.known if key[0] == "endurance"} == set(plan.known)

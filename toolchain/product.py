@@ -19,7 +19,7 @@ from .known_failures import PLANS_DIR
 from .phases import KeyedBuild
 from .run import DEFAULT_PROFILE, Artifact, artifact_dir, artifact_path
 from .steps import say
-from .known_failures import load_plan
+from .known_failures import Plan, load_plan
 from .verify import Verification, is_verified, verify_suites
 
 # A gem's artifact runs the gem's own tests (minitest) and the series' endurance programs, which
@@ -163,11 +163,17 @@ def build_ext(name: str, series: str, provider: str) -> Artifact:
     return artifact
 
 
+def with_series_endurance(gem_plan: Plan, series_plan: Plan) -> Plan:
+    """A gem's plan with the series' endurance programs and their known failures: they run on
+    every artifact of the series alike."""
+    endurance_known = {key: entry for key, entry in series_plan.known.items() if entry.suite == "endurance"}
+    return replace(gem_plan, endurance=series_plan.endurance, known={**gem_plan.known, **endurance_known})
+
+
 def ext_verification(product: ExtProduct, fetch_missing: bool = True) -> Verification | None:
     """The gem's own tests (verification/gem-<name>.toml) against its artifact; None if a test
     dependency is not cached and fetch_missing is False."""
-    plan = replace(load_plan(f"gem-{product.gem.name}"),
-                   endurance=load_plan(f"ruby-{product.ruby.recipe.series}").endurance)
+    plan = with_series_endurance(load_plan(f"gem-{product.gem.name}"), load_plan(f"ruby-{product.ruby.recipe.series}"))
     deps = [gems.plan_gem(name, fetch_missing) for name in plan.test_deps]
     if None in deps:
         return None

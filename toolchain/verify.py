@@ -89,8 +89,13 @@ class Verification:
         outputs = json.loads(self.artifact.manifest.read_text())["outputs"]
         digest = hashlib.sha256(f"wasmtime {WASMTIME_VERSION} {ENGINE_SETTINGS}\n".encode())
         digest.update(json.dumps(outputs, sort_keys=True).encode())
-        for path in [self.plan.path, *sorted(RUBY_SUPPORT.glob("*.rb"))]:
+        endurance = self.plan.endurance.programs if self.plan.endurance else ()
+        for path in [self.plan.path, *sorted(RUBY_SUPPORT.glob("*.rb")), *(p.path for p in endurance)]:
             digest.update(path.name.encode() + b"\0" + sha256_file(path).encode())
+        # a gem's plan takes the endurance programs' counts and known failures from the series' plan
+        digest.update(json.dumps({"endurance": [[p.small, p.large, p.needs] for p in endurance],
+                                  "memory_growth": self.plan.endurance.memory_growth if self.plan.endurance else 0,
+                                  "known": sorted(self.plan.known)}).encode())
         digest.update(json.dumps({"suites": suites, "strict": strict, "inputs": self.key_parts}).encode())
         return digest.hexdigest()
 
