@@ -141,17 +141,31 @@ def test_init_extra_exts_registers_each_feature():
     assert "void Init_extra_exts(void)" in source and "void Init_bcrypt_ext(void);" in source
 
 
+def _suites(summary: dict) -> dict[str, dict]:
+    return {suite["suite"]: suite for suite in summary["suites"]}
+
+
 def test_nokogiri_test_directories_pass_under_wasmtime(nokogiri_tests):
-    (minitest,) = nokogiri_tests["suites"]
-    assert nokogiri_tests["ok"] is True and minitest["suite"] == "minitest"
+    minitest = _suites(nokogiri_tests)["minitest"]
+    assert nokogiri_tests["ok"] is True
     assert minitest["unexpected"] == 0 and minitest["run"] > 1500
     logs = {p.name for p in Path(nokogiri_tests["logs"]).glob("*.0.log")}
     for directory in ("xml", "html4", "xslt", "css"):
         assert any(name.startswith(f"test_{directory}_") for name in logs), directory
 
 
+def test_the_endurance_programs_run_on_the_nokogiri_artifact_too(nokogiri_tests):
+    endurance = _suites(nokogiri_tests)["endurance"]
+    assert set(_suites(nokogiri_tests)) == {"minitest", "endurance"}
+    assert endurance["run"] >= 10 and endurance["unexpected"] == 0
+    million = {m["test"]: m for m in endurance["measured"] if m["iterations"] >= 1_000_000}
+    assert {"raise_rescue", "break_next_return", "throw_catch"} <= set(million)
+    for figures in million.values():
+        assert figures["outcome"] == "passed" and figures["memory_mib"] <= figures["small_memory_mib"] + 8
+
+
 def test_junit_report_agrees_with_the_summary(nokogiri_tests):
-    (minitest,) = nokogiri_tests["suites"]
+    minitest = _suites(nokogiri_tests)["minitest"]
     root = ET.parse(_verification_summary().parent / "junit-minitest.xml").getroot()
     assert int(root.get("tests")) == minitest["run"] == len(root.findall("testcase"))
     assert int(root.get("failures")) == 0
