@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -12,7 +13,7 @@ from toolchain import cruby, known_failures, suites
 from toolchain.errors import UserError
 from toolchain.known_failures import load_plan
 from toolchain.product import with_series_endurance
-from toolchain.run import DEFAULT_PROFILE, Artifact, RubyWasm, artifact_dir
+from toolchain.run import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir, main
 from toolchain.suites import EndurancePlan, EnduranceProgram
 from toolchain.verify import verification_dir
 
@@ -109,3 +110,32 @@ def test_a_gems_plan_takes_the_series_endurance_programs_and_their_known_failure
     plan = with_series_endurance(gem, series)
     assert plan.endurance == series.endurance and plan.test_files == gem.test_files
     assert set(gem.known) | {key for key in series.known if key[0] == "endurance"} == set(plan.known)
+
+
+OUT_OF_MEMORY = Path(__file__).parent / "programs" / "fibers_out_of_memory.rb"
+
+
+@pytest.mark.parametrize("shape", ["resumed once", "resumed from map", "switched inside nested blocks",
+                                   "external enumerators"])
+def test_fibers_that_exhaust_memory_end_in_a_ruby_exception(full_verification, shape):
+    """Where memory runs out is a matter of luck, so the program runs under several caps of
+    linear memory: each run must end in FiberError or NoMemoryError, rescued by the program or
+    reported by Ruby, never in a trap, a fatal exit or a wrong answer."""
+    runner = RubyWasm(Artifact(artifact_dir("3.3", DEFAULT_PROFILE)))
+    for cap_mib in range(96, 480, 48):
+        result = runner.capture([f"/programs/{OUT_OF_MEMORY.name}", shape], timeout=300, memory_limit=cap_mib * MIB,
+                                mounts=[Mount(OUT_OF_MEMORY.parent, "/programs", writable=False)])
+        where = f"{shape!r} under a {cap_mib} MiB cap: exit {result.exit_code}, {result.trap or result.stderr[-300:]}"
+        assert result.trap is None, where
+        rescued = re.fullmatch(f"{shape}: (FiberError|NoMemoryError) after some fibers\n", result.stdout)
+        raised = result.exit_code == 1 and re.search(r"\((FiberError|NoMemoryError)\)$", result.stderr.strip())
+        assert rescued and result.exit_code == 0 or raised, where
+
+
+def test_runner_caps_linear_memory_and_ruby_raises_no_memory_error(full_verification, capfd):
+    code = "begin; s = 'x' * (96 << 20); p s.size; rescue NoMemoryError; puts 'NoMemoryError'; end"
+    assert main(["--max-memory", "64", "-e", code]) == 0
+    assert capfd.readouterr().out == "NoMemoryError\n"
+    with pytest.raises(SystemExit) as refused:
+        main(["--max-memory", "0", "-e", code])
+    assert refused.value.code == 2 and "above 0" in capfd.readouterr().err

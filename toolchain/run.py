@@ -132,9 +132,12 @@ class RubyWasm:
 
     def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
             mounts: Sequence[Mount] = (), stdout: Path | None = None, stderr: Path | None = None,
-            timeout: float | None = None) -> RunResult:
-        """Run ruby with argv; stdout/stderr go to the given files or to ours."""
+            timeout: float | None = None, memory_limit: int | None = None) -> RunResult:
+        """Run ruby with argv; stdout/stderr go to the given files or to ours. memory_limit caps
+        linear memory, in bytes: past it memory.grow fails, and Ruby raises NoMemoryError."""
         store = wasmtime.Store(self.engine)
+        if memory_limit is not None:
+            store.set_limits(memory_size=memory_limit)
         store.set_wasi(self._wasi(argv, env or {}, mounts, stdout, stderr))
         store.set_epoch_deadline(1 if timeout is not None else NO_DEADLINE)
         finished = threading.Event()
@@ -193,7 +196,7 @@ def artifact_dir(series: str, profile: str) -> Path:
     return artifact_path(f"ruby-{series}-{profile}")
 
 
-RUNNER_OPTIONS = ("--artifact", "--ruby", "--profile", "--dir", "--env")
+RUNNER_OPTIONS = ("--artifact", "--ruby", "--profile", "--dir", "--env", "--max-memory")
 
 
 def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -222,22 +225,31 @@ def parse_env(specs: Sequence[str]) -> dict[str, str]:
     return env
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MiB above 0")
+    return int(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ours, ruby_args = split_argv(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="ruby-wasm", usage="ruby-wasm [--artifact DIR | --ruby 3.3 --profile default] "
-        "[--dir HOST[::GUEST]]... [--env K=V]... [--] RUBY_ARGS...",
+        "[--dir HOST[::GUEST]]... [--env K=V]... [--max-memory MIB] [--] RUBY_ARGS...",
         description="Run a built ruby.wasm under wasmtime.")
     parser.add_argument("--artifact", type=Path, help="artifact directory (default: from --ruby/--profile)")
     parser.add_argument("--ruby", default="3.3", help="Ruby series of the default artifact")
     parser.add_argument("--profile", default=DEFAULT_PROFILE, help="profile of the default artifact")
     parser.add_argument("--dir", action="append", default=[], help="grant a host directory to the wasm")
     parser.add_argument("--env", action="append", default=[], help="set an environment variable")
+    parser.add_argument("--max-memory", type=positive_int, metavar="MIB",
+                        help="cap the wasm's linear memory: past it Ruby raises NoMemoryError")
     options = parser.parse_args(ours)
     try:
         runner = RubyWasm(Artifact(options.artifact or artifact_dir(options.ruby, options.profile)))
         result = runner.run(ruby_args, env=parse_env(options.env),
-                            mounts=[Mount.parse(spec) for spec in options.dir])
+                            mounts=[Mount.parse(spec) for spec in options.dir],
+                            memory_limit=None if options.max_memory is None else options.max_memory << 20)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
