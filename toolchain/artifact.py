@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .fetch import sha256_file
+from .integrity import SUMS, altered_files, expected_digests
 from .locks import held
 from .run import Artifact, artifact_path
 from .steps import replace_dir, step, write_atomic
@@ -66,7 +67,7 @@ def write_manifest(spec: ArtifactSpec, staging: Artifact) -> None:
     }
     sums = {"ruby.wasm": manifest["outputs"]["ruby.wasm"]["sha256"],
             **{f"root/{k}": v for k, v in root_digests.items() if not v.startswith("symlink:")}}
-    write_atomic(staging.directory / "SHA256SUMS",
+    write_atomic(staging.directory / SUMS,
                  "".join(f"{v}  {k}\n" for k, v in sorted(sums.items())).encode())
     write_atomic(staging.manifest, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
 
@@ -91,13 +92,16 @@ def _stage_and_publish(spec: ArtifactSpec, final: Path) -> None:
     smoke(staging, list(spec.features), list(spec.smoke_scripts), staging.directory / "smoke.json")
     write_manifest(spec, staging)
     replace_dir(staging.directory, final)
+    altered_files(final)  # records the stamp that makes the next checks cheap
 
 
 def is_current(directory: Path, key: str) -> bool:
-    """True when the artifact in directory was made from exactly the inputs with this key and is intact."""
+    """True when the artifact in directory was made from exactly the inputs with this key and
+    every file still matches its SHA256SUMS (an edited file gets the artifact published again)."""
     artifact = Artifact(directory)
     if not artifact.manifest.exists() or not artifact.wasm.exists():
         return False
     manifest = json.loads(artifact.manifest.read_text())
     return (manifest.get("build_key") == key
-            and manifest["outputs"]["ruby.wasm"]["sha256"] == sha256_file(artifact.wasm))
+            and manifest["outputs"]["ruby.wasm"]["sha256"] == expected_digests(directory).get("ruby.wasm")
+            and not altered_files(directory))

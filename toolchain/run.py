@@ -19,6 +19,7 @@ import wasmtime
 
 from .errors import UserError
 from .fetch import sha256_file
+from .integrity import altered_files
 from .paths import artifact_root, cache_dir
 from .steps import say, write_atomic
 
@@ -96,15 +97,30 @@ def compiled_module(engine: wasmtime.Engine, wasm: Path) -> wasmtime.Module:
     return module
 
 
+def refuse_altered(artifact: Artifact) -> None:
+    """A published artifact (one with a manifest) runs only as it was published."""
+    if not artifact.manifest.exists():
+        return  # an artifact being assembled, smoke-checked before its manifest is written
+    altered = altered_files(artifact.directory)
+    if altered:
+        shown = ", ".join(altered[:5]) + (f" and {len(altered) - 5} more" if len(altered) > 5 else "")
+        raise UserError(f"{artifact.directory}: {len(altered)} file(s) changed since it was published, which "
+                        f"no longer match its SHA256SUMS: {shown}. Publish it again (doit ruby_wasm, or the doit "
+                        "task that built it), or run it as it is with --allow-modified.")
+
+
 @dataclass
 class RubyWasm:
     """A compiled artifact, ready to be instantiated once per run."""
     artifact: Artifact
     engine: wasmtime.Engine = field(default_factory=make_engine)
+    allow_modified: bool = False  # run files that no longer match the artifact's SHA256SUMS
 
     def __post_init__(self) -> None:
         if not self.artifact.wasm.exists():
             raise UserError(f"No ruby.wasm in {self.artifact.directory}. Build it first: doit ruby_wasm.")
+        if not self.allow_modified:
+            refuse_altered(self.artifact)
         linker = wasmtime.Linker(self.engine)
         linker.define_wasi()
         self.pre = linker.instantiate_pre(compiled_module(self.engine, self.artifact.wasm))
@@ -197,6 +213,7 @@ def artifact_dir(series: str, profile: str) -> Path:
 
 
 RUNNER_OPTIONS = ("--artifact", "--ruby", "--profile", "--dir", "--env", "--max-memory")
+RUNNER_FLAGS = ("--allow-modified",)
 
 
 def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -207,10 +224,10 @@ def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
         token = rest[0]
         if token == "--":
             return ours, rest[1:]
-        if token.split("=", 1)[0] not in RUNNER_OPTIONS:
+        if token.split("=", 1)[0] not in RUNNER_OPTIONS + RUNNER_FLAGS:
             break
         ours.append(rest.pop(0))
-        if "=" not in token and rest:
+        if token not in RUNNER_FLAGS and "=" not in token and rest:
             ours.append(rest.pop(0))
     return ours, rest
 
@@ -235,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ours, ruby_args = split_argv(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="ruby-wasm", usage="ruby-wasm [--artifact DIR | --ruby 3.3 --profile default] "
-        "[--dir HOST[::GUEST]]... [--env K=V]... [--max-memory MIB] [--] RUBY_ARGS...",
+        "[--dir HOST[::GUEST]]... [--env K=V]... [--max-memory MIB] [--allow-modified] [--] RUBY_ARGS...",
         description="Run a built ruby.wasm under wasmtime.")
     parser.add_argument("--artifact", type=Path, help="artifact directory (default: from --ruby/--profile)")
     parser.add_argument("--ruby", default="3.3", help="Ruby series of the default artifact")
@@ -244,9 +261,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], help="set an environment variable")
     parser.add_argument("--max-memory", type=positive_int, metavar="MIB",
                         help="cap the wasm's linear memory: past it Ruby raises NoMemoryError")
+    parser.add_argument("--allow-modified", action="store_true",
+                        help="run the artifact even if its files no longer match its SHA256SUMS")
     options = parser.parse_args(ours)
     try:
-        runner = RubyWasm(Artifact(options.artifact or artifact_dir(options.ruby, options.profile)))
+        runner = RubyWasm(Artifact(options.artifact or artifact_dir(options.ruby, options.profile)),
+                          allow_modified=options.allow_modified)
         result = runner.run(ruby_args, env=parse_env(options.env),
                             mounts=[Mount.parse(spec) for spec in options.dir],
                             memory_limit=None if options.max_memory is None else options.max_memory << 20)
