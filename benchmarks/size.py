@@ -41,8 +41,9 @@ STEPS = [
     ("CRuby's default (--asyncify -O2)", [["--asyncify", "-O2", *COMMON]]),
     ("-Oz instead of -O2", [["--asyncify", "-Oz", *COMMON]]),
     ("then -Oz again, a separate run", [["--asyncify", "-Oz", *COMMON], ["-Oz", "--strip-dwarf", "--strip-producers"]]),
-    ("-O3 instead of -O2 (ours: faster Fiber switches)",
-     [["--asyncify", *cruby.WASMOPTFLAGS.split(), "--pass-arg=asyncify-ignore-imports"]]),
+    ("-O3 instead of -O2", [["--asyncify", "-O3", *COMMON]]),
+    ("-O3 -g, names stripped after (ours: faster Fiber switches)",
+     [["--asyncify", *cruby.WASMOPTFLAGS.split(), "--pass-arg=asyncify-ignore-imports"], ["--strip-debug"]]),
 ]
 
 

@@ -41,14 +41,17 @@ ASYNCIFY_BUFFER_SIZES = {"SETJMP": 16 << 10, "FIBER": 512 << 10, "SCAN": 512 << 
 ASYNCIFY_CPPFLAGS = " ".join(f"-DWASM_{name}_STACK_BUFFER_SIZE={size}" for name, size in ASYNCIFY_BUFFER_SIZES.items())
 PREFIX = "/usr/local"
 TARGET = "wasm32-wasi"  # RbConfig's arch: names the build's <arch>-fake.rb and its ruby ABI dirs
-# wasm-opt after linking: CRuby's own POSTLINK, Asyncify with -O3 (DWARF and producer notes
-# stripped), as CRuby's configure defaults to and the official npm builds do. -Oz gave a 3.5%
-# smaller module but Fiber switches 20-40% slower: each switch unwinds and rewinds every frame on
-# the stack, vm_exec_core's above all, through Asyncify's instrumentation, which -Oz leaves less
-# optimized. Optimizing *before* Asyncify breaks CRuby's Asyncify-based setjmp: such a ruby.wasm
-# traps at start-up. benchmarks/size.py and benchmarks/endurance.py measure both sides.
-WASMOPTFLAGS = "-O3 --strip-dwarf --strip-producers"
-POSTLINK = "$(WASMOPT) --asyncify $(wasmoptflags) --pass-arg=asyncify-ignore-imports -o $@ $@"
+# wasm-opt after linking, as the official npm builds run it: CRuby's Asyncify pass with -O3 -g
+# (CRuby's default level; DWARF and producer notes stripped), then a run that strips the names
+# -g kept. With -g, binaryen keeps its passes from invalidating debug info, and skips those that
+# would: without it the module had 4,000 fewer functions and 100,000 Fiber switches took 25% longer
+# (418 against 332 ms at best), and with -Oz 20-40% longer still. Each switch unwinds and rewinds
+# every frame on the stack through Asyncify's instrumentation, vm_exec_core's above all.
+# Optimizing *before* Asyncify breaks CRuby's Asyncify-based setjmp: such a ruby.wasm traps at
+# start-up. benchmarks/size.py and benchmarks/endurance.py measure both sides.
+WASMOPTFLAGS = "-O3 -g --strip-dwarf --strip-producers"
+POSTLINK = ("$(WASMOPT) --asyncify $(wasmoptflags) --pass-arg=asyncify-ignore-imports -o $@ $@ && "
+            "$(WASMOPT) --strip-debug -o $@ $@")
 EXTINIT_RE = re.compile(r'init\(Init_\w+, "([^"]+)"\);')
 
 
