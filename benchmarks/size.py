@@ -43,7 +43,7 @@ STEPS = [
     ("then -Oz again, a separate run", [["--asyncify", "-Oz", *COMMON], ["-Oz", "--strip-dwarf", "--strip-producers"]]),
     ("-O3 instead of -O2", [["--asyncify", "-O3", *COMMON]]),
     ("-O3 -g, names stripped after (ours: faster Fiber switches)",
-     [["--asyncify", *cruby.WASMOPTFLAGS.split(), "--pass-arg=asyncify-ignore-imports"], ["--strip-debug"]]),
+     [["--asyncify", *cruby.WASMOPTFLAGS.split(), "--pass-arg=asyncify-ignore-imports"], [cruby.STRIP_NAMES]]),
 ]
 
 

@@ -50,8 +50,9 @@ TARGET = "wasm32-wasi"  # RbConfig's arch: names the build's <arch>-fake.rb and 
 # Optimizing *before* Asyncify breaks CRuby's Asyncify-based setjmp: such a ruby.wasm traps at
 # start-up. benchmarks/size.py and benchmarks/endurance.py measure both sides.
 WASMOPTFLAGS = "-O3 -g --strip-dwarf --strip-producers"
+STRIP_NAMES = "--strip-debug"
 POSTLINK = ("$(WASMOPT) --asyncify $(wasmoptflags) --pass-arg=asyncify-ignore-imports -o $@ $@ && "
-            "$(WASMOPT) --strip-debug -o $@ $@")
+            f"$(WASMOPT) {STRIP_NAMES} -o $@ $@")
 EXTINIT_RE = re.compile(r'init\(Init_\w+, "([^"]+)"\);')
 
 
