@@ -112,26 +112,40 @@ def test_a_gems_plan_takes_the_series_endurance_programs_and_their_known_failure
     assert set(gem.known) | {key for key in series.known if key[0] == "endurance"} == set(plan.known)
 
 
-OUT_OF_MEMORY = Path(__file__).parent / "programs" / "fibers_out_of_memory.rb"
+PROGRAMS = Path(__file__).parent / "programs"
 
 
-# Not "switched inside nested blocks", which the program also has: deep switches must grow the
-# fiber's saved-locals space in the middle of the switch, where a failed realloc still aborts (a
-# trap, "[FATAL] failed to allocate memory for a fiber switch", seen under a 240 MiB cap). Issue 10.
-@pytest.mark.parametrize("shape", ["resumed once", "resumed from map", "external enumerators"])
+def run_capped(program: str, argument: str, cap_mib: int):
+    runner = RubyWasm(Artifact(artifact_dir("3.3", DEFAULT_PROFILE)))
+    return runner.capture([f"/programs/{program}", argument], timeout=300, memory_limit=cap_mib * MIB,
+                          mounts=[Mount(PROGRAMS, "/programs", writable=False)])
+
+
+@pytest.mark.parametrize("shape", ["resumed once", "resumed from map", "switched inside nested blocks",
+                                   "external enumerators"])
 def test_fibers_that_exhaust_memory_end_in_a_ruby_exception(full_verification, shape):
     """Where memory runs out is a matter of luck, so the program runs under several caps of
     linear memory: each run must end in FiberError or NoMemoryError, rescued by the program or
     reported by Ruby, never in a trap, a fatal exit or a wrong answer."""
-    runner = RubyWasm(Artifact(artifact_dir("3.3", DEFAULT_PROFILE)))
     for cap_mib in range(96, 480, 48):
-        result = runner.capture([f"/programs/{OUT_OF_MEMORY.name}", shape], timeout=300, memory_limit=cap_mib * MIB,
-                                mounts=[Mount(OUT_OF_MEMORY.parent, "/programs", writable=False)])
+        result = run_capped("fibers_out_of_memory.rb", shape, cap_mib)
         where = f"{shape!r} under a {cap_mib} MiB cap: exit {result.exit_code}, {result.trap or result.stderr[-300:]}"
         assert result.trap is None, where
         rescued = re.fullmatch(f"{shape}: (FiberError|NoMemoryError) after some fibers\n", result.stdout)
         raised = result.exit_code == 1 and re.search(r"\((FiberError|NoMemoryError)\)$", result.stderr.strip())
         assert rescued and result.exit_code == 0 or raised, where
+
+
+@pytest.mark.parametrize("role, expected", [
+    ("resumer", ":ok\n[:failed, NoMemoryError]\n:ok\n"),
+    ("yielder", "[:failed, NoMemoryError]\n:deep_again\n:done\nfalse\n"),
+])
+def test_a_deep_fiber_switch_without_memory_raises_and_the_fibers_go_on(full_verification, role, expected):
+    """The switch's saved locals cannot be allocated (patch 0013): a Ruby exception in the fiber
+    that switched, every fiber as it was, and the same switch works once memory is freed."""
+    for cap_mib in (64, 256):
+        result = run_capped("fiber_switch_out_of_memory.rb", role, cap_mib)
+        assert (result.trap, result.exit_code, result.stdout) == (None, 0, expected), result.stderr[-300:]
 
 
 def test_runner_caps_linear_memory_and_ruby_raises_no_memory_error(full_verification, capfd):
