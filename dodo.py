@@ -1,5 +1,12 @@
-"""doit task graph: wiring only. The work lives in the toolchain package."""
-from toolchain import tasks
+"""doit task graph: wiring only. The work lives in the toolchain package.
+
+The products users ask for (ruby_wasm, ext:<gem>, verify, ...) come after the stages they need
+(fetch, lib, twin, configure, make, gem, extension, link, artifact; see toolchain/graph.py), so
+`doit list --all` shows the pipeline and `doit -n N` runs independent stages side by side.
+"""
+from doit import task_params
+
+from toolchain import graph, tasks
 from toolchain.paths import cache_dir
 from toolchain.tasks import PARAMS
 
@@ -14,12 +21,16 @@ DOIT_CONFIG = {
 }
 
 
-def task_ruby_wasm():
+@task_params([PARAMS["ruby"], PARAMS["profile"], PARAMS["toolchain"]])
+def task_ruby_wasm(ruby: str, profile: str, toolchain: str):
     """Build and smoke-check ruby.wasm: doit ruby_wasm [--ruby 3.3] [--profile full] [--toolchain auto]"""
+    staged = tasks.ruby_product(ruby, profile, toolchain)
     return {
-        "params": [PARAMS["ruby"], PARAMS["profile"], PARAMS["toolchain"]],
         "actions": [tasks.build_ruby_wasm],
-        "uptodate": [tasks.ruby_wasm_uptodate],
+        # after its stages it runs when they published the artifact anew (its file_dep);
+        # built in one step, it checks the artifact itself
+        "uptodate": [] if staged else [tasks.ruby_wasm_uptodate],
+        **staged,
     }
 
 
@@ -28,18 +39,20 @@ def task_ext():
     for gem in tasks.gems_with_extensions():
         yield {
             "name": gem,
+            "doc": f"ruby.wasm with {gem}'s extension prelinked",
             "params": [PARAMS["ruby"], PARAMS["toolchain"]],
             "actions": [(tasks.build_ext, [gem])],
             "uptodate": [tasks.ext_uptodate(gem)],
         }
 
 
-def task_verify():
+@task_params([PARAMS[name] for name in ("ruby", "profile", "toolchain", "suites", "strict", "workers")])
+def task_verify(ruby: str, profile: str, toolchain: str, suites: str, strict: bool, workers: int):
     """Run Ruby's own tests and the endurance suite on ruby.wasm: doit verify [--suites basictest,...,endurance] [--strict]"""
     return {
-        "params": [PARAMS[name] for name in ("ruby", "profile", "toolchain", "suites", "strict", "workers")],
         "actions": [tasks.verify],
         "uptodate": [tasks.verify_uptodate],
+        **tasks.ruby_product(ruby, profile, toolchain, suites),
     }
 
 
@@ -49,6 +62,7 @@ def task_verify_ext():
         yield {
             "name": gem,
             "params": [PARAMS[name] for name in ("ruby", "toolchain", "strict", "workers")],
+            "doc": f"{gem}'s own tests and the endurance suite on its ruby.wasm",
             "actions": [(tasks.verify_ext, [gem])],
             "uptodate": [tasks.verify_ext_uptodate(gem)],
         }
@@ -78,6 +92,12 @@ def task_outdated():
     return {"params": [PARAMS["update"]], "actions": [tasks.report_outdated], "uptodate": [False]}
 
 
+def task_gc():
+    """Remove builds, compiled modules and downloads that no current recipe, lock or recent release needs: doit gc [--dry-run]"""
+    return {"params": [PARAMS["dry_run"], PARAMS["keep_releases"]], "actions": [tasks.collect_garbage],
+            "uptodate": [False]}
+
+
 def task_nightly():
     """Build, verify and rebuild every artifact, prove them identical, publish a dated release: doit nightly"""
     return {
@@ -85,3 +105,50 @@ def task_nightly():
         "actions": [tasks.run_nightly],
         "uptodate": [tasks.nightly_uptodate],
     }
+
+
+# --- the stages ------------------------------------------------------------------------------------
+
+def task_fetch():
+    """Download a recipe's source and verify its sha256 (one per recipe)"""
+    yield from graph.stages("fetch")
+
+
+def task_lib():
+    """Build a C library for wasm32-wasi (one per library recipe)"""
+    yield from graph.stages("lib")
+
+
+def task_twin():
+    """Build the native twin of a Ruby series: the baseruby, and the reference the wasm is compared with"""
+    yield from graph.stages("twin")
+
+
+def task_configure():
+    """Unpack, patch and configure CRuby for wasm32-wasi (one per series and profile)"""
+    yield from graph.stages("configure")
+
+
+def task_make():
+    """Compile, link, Asyncify and install CRuby (one per series and profile)"""
+    yield from graph.stages("make")
+
+
+def task_gem():
+    """Unpack and patch a gem's source (one per gem recipe)"""
+    yield from graph.stages("gem")
+
+
+def task_extension():
+    """Cross-build a gem's C extension against a CRuby build"""
+    yield from graph.stages("extension")
+
+
+def task_link():
+    """Link ruby.wasm with a gem's extension and Asyncify it"""
+    yield from graph.stages("link")
+
+
+def task_artifact():
+    """Assemble and smoke-check a published artifact (ruby.wasm, its tree, manifest, SHA256SUMS)"""
+    yield from graph.stages("artifact")

@@ -26,11 +26,22 @@ def run_cli(artifact: Artifact, script: str) -> subprocess.CompletedProcess:
                            "-e", script], capture_output=True, text=True)
 
 
+def task_marks(result: subprocess.CompletedProcess) -> dict[str, str]:
+    """What doit said of each task: '--' (up to date) or '.' (ran), by task name."""
+    return {line[3:]: line[:2].strip() for line in result.stdout.splitlines() if line[:3] in ("-- ", ".  ")}
+
+
+def assert_did_no_work(result: subprocess.CompletedProcess, task: str) -> None:
+    """The product task and every stage before it were up to date; the product came last."""
+    marks = task_marks(result)
+    assert result.returncode == 0 and list(marks)[-1] == task, result.stdout + result.stderr[-2000:]
+    assert set(marks.values()) == {"--"}, result.stdout
+
+
 def assert_task_printed_wasm(result: subprocess.CompletedProcess, task: str, artifact: Artifact) -> None:
-    """A build task that did work ends by printing the artifact's wasm; either way the wasm is there."""
-    lines = (result.stdout + result.stderr).strip().splitlines()
-    if f"-- {task}" not in lines[0]:
-        assert lines[-1] == f"ruby.wasm: {artifact.wasm}"
+    """A product task that ran ends by printing the artifact's wasm; either way the wasm is there."""
+    if task_marks(result).get(task) == ".":
+        assert (result.stdout + result.stderr).strip().splitlines()[-1] == f"ruby.wasm: {artifact.wasm}"
     assert artifact.wasm.read_bytes()[:4] == b"\0asm"
 
 

@@ -177,18 +177,25 @@ def _name_build_root(install_dir: Path) -> None:
             write_atomic(rbconfig, portable(text).encode())
 
 
-def build_ruby(build: RubyBuild) -> Path:
-    """Build the profile's C libraries, then configure, compile and install Ruby into the build
-    directory; return the install root."""
+def configure_ruby(build: RubyBuild) -> None:
+    """Unpack, patch and configure Ruby, once. Configure needs the twin (the baseruby) but not
+    the C libraries: it only passes their directories on to the extensions' extconf.rb, which
+    make runs."""
     build_native(build.native)
-    for library in build.libraries:
-        build_library(library)
     phases = build.phases
     source_root = phases.unpack(build.tarball, build.patches, build.source.root, prepare=skip_bundled_gems)
-    obj = build.build_dir / "obj"
-    phases.run("configure", "configure", [str(source_root / "configure"), *build.configure_args()], cwd=obj)
-    phases.run("install", f"make -j{os.cpu_count()} install (compile, link, Asyncify)",
-               ["make", f"-j{os.cpu_count()}", "install", f"DESTDIR={build.install_dir}", f"POSTLINK={POSTLINK}"],
-               cwd=obj)
+    phases.run("configure", "configure", [str(source_root / "configure"), *build.configure_args()],
+               cwd=build.build_dir / "obj")
+
+
+def build_ruby(build: RubyBuild) -> Path:
+    """Configure Ruby and build the profile's C libraries, then compile and install Ruby into the
+    build directory; return the install root."""
+    configure_ruby(build)
+    for library in build.libraries:
+        build_library(library)
+    build.phases.run("install", f"make -j{os.cpu_count()} install (compile, link, Asyncify)",
+                     ["make", f"-j{os.cpu_count()}", "install", f"DESTDIR={build.install_dir}",
+                      f"POSTLINK={POSTLINK}"], cwd=build.build_dir / "obj")
     _name_build_root(build.install_dir)
     return build.install_dir

@@ -1,4 +1,10 @@
 """The exception types for mistakes a user can fix: shown as a paragraph, never a traceback."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from doit.exceptions import TaskFailed
 
 
 class UserError(Exception):
@@ -13,3 +19,14 @@ class SourceUnavailable(Exception):
     def __init__(self, reason: str, network: bool = True) -> None:
         super().__init__(reason)
         self.network = network
+
+
+def reporting_user_errors(action: Callable[..., object]) -> Callable[..., object]:
+    """Turn a UserError into doit's TaskFailed, which prints the message without a traceback."""
+    @functools.wraps(action)
+    def wrapper(*args, **kwargs):
+        try:
+            return action(*args, **kwargs)
+        except UserError as error:
+            return TaskFailed(str(error))
+    return wrapper

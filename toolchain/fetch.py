@@ -13,17 +13,17 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from typing import TYPE_CHECKING
 
 from . import debian
 from .errors import SourceUnavailable, UserError
 from .locks import held
 from .paths import cache_dir
 from .recipe import Recipe, Source, url_file_name
-from .steps import say
+from .steps import say, write_atomic
+
+if TYPE_CHECKING:
+    import requests
 
 MIRROR_ENV = "RUBY_WASM_MIRROR"
 TIMEOUT = (10, 60)
@@ -48,20 +48,37 @@ def partial_path(source: Source) -> Path:
 
 
 def verified_in_store(source: Source) -> Path | None:
-    """The stored file, checked again; a stored file that no longer matches is refused, not replaced."""
+    """The stored file, checked again; a stored file that no longer matches is refused, not replaced.
+    The hash is skipped while the file is as it was when it last matched (size, mtime, inode in a
+    stamp beside it), as git skips unchanged files; a file changed within a second of being
+    hashed gets no stamp, so a change that keeps its size and mtime tick is still caught."""
     path = store_path(source)
     if not path.exists():
         return None
+    stamp = path.with_name(f".{path.name}.verified")
+    if stamp.exists() and stamp.read_text() == _identity(path):
+        return path
     actual = sha256_file(path)
     if actual != source.sha256:
         raise UserError(
             f"Cached file {path} is corrupt: expected sha256 {source.sha256}, actual {actual}. "
             f"It was left as it is; delete it and run again to download it afresh."
         )
+    if time.time_ns() - path.stat().st_mtime_ns > 1_000_000_000:
+        write_atomic(stamp, _identity(path).encode())
     return path
 
 
+def _identity(path: Path) -> str:
+    status = path.stat()
+    return f"{status.st_size} {status.st_mtime_ns} {status.st_ino}"
+
+
 def _session() -> requests.Session:
+    import requests  # here, not at the top: a no-op doit run downloads nothing
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
     retry = Retry(total=2, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504),
                   allowed_methods=("GET", "HEAD"))
     session = requests.Session()
@@ -98,6 +115,8 @@ class _Progress:
 
 def _download(url: str, partial: Path, name: str) -> None:
     """Fetch url into partial, continuing from what an interrupted run left there."""
+    import requests
+
     have = partial.stat().st_size if partial.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:

@@ -59,6 +59,22 @@ def held(guarded: Path, what: str) -> Iterator[int]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def held_if_free(guarded: Path) -> Iterator[bool]:
+    """Hold the lock on `guarded` if no other process does: yield True, or False without waiting."""
+    path = _lock_file(guarded)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
 def once(guarded: Path, what: str, done: Callable[[], bool], work: Callable[[int], None]) -> None:
     """Do `work` (given the lock's descriptor) under the lock on `guarded` unless done() says it is
     done. done() is asked again once the lock is held: the process waited for may have done it."""

@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import requests
 
 from . import debian, fetch, lock, recipe
 from .errors import SourceUnavailable, UserError
@@ -72,6 +71,8 @@ def offered_file(files: dict[str, debian.IndexedFile], kind: str) -> str:
 
 def _head(url: str) -> int | str:
     """The HTTP status a HEAD request gets, or the kind of error if no answer comes in time."""
+    import requests  # here, not at the top: importing it costs every doit run
+
     try:
         return requests.head(url, timeout=UPSTREAM_TIMEOUT, allow_redirects=True).status_code
     except requests.RequestException as error:

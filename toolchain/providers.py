@@ -10,6 +10,7 @@ then record plain names (CC=clang), never a path into the cache.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -19,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 
 from . import recipe
 from .errors import UserError
@@ -163,6 +163,7 @@ def cached_wasi_sdk_present() -> bool:
 
 # --- debian: the distribution's clang, lld, compiler-rt, wasi-libc and binaryen --------------
 
+@functools.cache  # asked by every plan; installing packages clears it
 def debian_versions() -> dict[str, str | None]:
     result = subprocess.run(
         ["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${db:Status-Abbrev}\n", *DEBIAN_PACKAGES],
@@ -226,6 +227,7 @@ def debian() -> Toolchain:
     missing = [name for name, version in versions.items() if version is None]
     if missing:
         install_debian_packages(missing, "The debian toolchain")
+        debian_versions.cache_clear()
         versions = debian_versions()
     root = _debian_root()
     _prepare_once(root, lambda: _write_debian_root(root))
@@ -258,6 +260,8 @@ def path() -> Toolchain:
 # --- auto: the first that works, with the reason said out loud --------------------------------
 
 def network_reaches(url: str) -> bool:
+    import requests  # here, not at the top: a no-op doit run touches no network
+
     try:
         requests.head(url, timeout=5, allow_redirects=False)
         return True

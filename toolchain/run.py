@@ -85,10 +85,14 @@ def make_engine() -> wasmtime.Engine:
     return wasmtime.Engine(config)
 
 
+def compiled_path(digest: str) -> Path:
+    """Where the module compiled from the wasm with this sha256 is cached, for this wasmtime."""
+    return cache_dir("compiled") / f"{digest}-wasmtime{WASMTIME_VERSION}-{ENGINE_SETTINGS}.cwasm"
+
+
 def compiled_module(engine: wasmtime.Engine, wasm: Path) -> wasmtime.Module:
     """Deserialize the cached compiled module, compiling and caching it on first use."""
-    digest = sha256_file(wasm)
-    cached = cache_dir("compiled") / f"{digest}-wasmtime{WASMTIME_VERSION}-{ENGINE_SETTINGS}.cwasm"
+    cached = compiled_path(sha256_file(wasm))
     if cached.exists():
         return wasmtime.Module.deserialize_file(engine, str(cached))
     say(f"compiling {wasm.name} for this machine (once per wasm and wasmtime version)...")

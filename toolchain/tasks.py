@@ -1,19 +1,14 @@
 """The actions behind dodo.py's tasks: thin calls into the stages, with user errors shown as text."""
 from __future__ import annotations
 
-import functools
 import os
 import shlex
 from collections.abc import Callable, Sequence
 
-from doit.exceptions import TaskFailed
-
-from . import lock, nightly, outdated, product, providers, recipe
+from . import gc, graph, lock, nightly, outdated, product, providers, recipe
 from .known_failures import PLANS_DIR, load_plan
-from .errors import UserError
-from .recipe import Recipe
+from .errors import UserError, reporting_user_errors
 from .run import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
-from .steps import say
 from .suites import RUBY_SUITES
 
 PARAMS = {
@@ -33,21 +28,14 @@ PARAMS = {
                "help": "also fail when a listed known failure now passes"},
     "workers": {"name": "workers", "long": "workers", "type": int, "default": os.cpu_count() or 1,
                 "help": "wasm worker processes (default: one per core)"},
+    "dry_run": {"name": "dry_run", "long": "dry-run", "type": bool, "default": False,
+                "help": "list what would be removed, remove nothing"},
+    "keep_releases": {"name": "keep_releases", "long": "keep-releases", "type": int, "default": gc.KEEP_RELEASES,
+                      "help": "how many of the newest nightly releases keep their inputs' downloads"},
     "update": {"name": "update", "long": "update", "default": "",
                "help": "recipe to pin to the newer file its sources offer (fetched, verified, written to the "
                        "recipe and the lock for review)"},
 }
-
-
-def reporting_user_errors(action: Callable[..., object]) -> Callable[..., object]:
-    """Turn a UserError into doit's TaskFailed, which prints the message without a traceback."""
-    @functools.wraps(action)
-    def wrapper(*args, **kwargs):
-        try:
-            return action(*args, **kwargs)
-        except UserError as error:
-            return TaskFailed(str(error))
-    return wrapper
 
 
 # Requests are checked before anything is downloaded: the provider, the Ruby series and profile,
@@ -65,6 +53,32 @@ def _check_ext(gem: str, ruby: str, toolchain: str, test_deps: Sequence[str] = (
     _check_ruby_wasm(ruby, recipe.load(gem).ruby_profile or DEFAULT_PROFILE, toolchain)
 
 
+def ruby_product(ruby: str, profile: str, toolchain: str, suites: str = RUBY_SUITES[0]) -> dict:
+    """What a ruby.wasm product task adds to its action: when the stages build what was asked for
+    (the toolchain auto picks, valid options), it comes after its artifact's stage and runs when
+    that stage published the artifact anew; else its own action builds it in one step (or reports
+    what is wrong)."""
+    try:
+        _check_ruby_wasm(ruby, profile, toolchain)
+        _suite_list(suites)
+    except UserError:
+        return {}
+    if toolchain != graph.STAGE_PROVIDER:
+        return {}
+    name = f"ruby-{ruby}-{profile}"
+    return stage_dependencies(name)
+
+
+def stage_dependencies(name: str) -> dict:
+    """After the artifact's stage, and run again when it published the artifact anew. (A gem's
+    tasks, ext:<gem> and verify_ext:<gem>, build in one step: doit gives a sub-task's options
+    only to its actions, so stages before it could not know which Ruby or toolchain, nor wait
+    for the options to be checked; `doit artifact:ruby-3.3-<gem>` is the staged way.)"""
+    if not graph.existing(f"artifact:{name}"):
+        return {}  # a broken recipe took the stage down; the product's action reports it
+    return {"task_dep": [f"artifact:{name}"], "file_dep": [str(graph.manifest(name))]}
+
+
 @reporting_user_errors
 def build_ruby_wasm(ruby: str, profile: str, toolchain: str) -> None:
     _check_ruby_wasm(ruby, profile, toolchain)
@@ -79,19 +93,9 @@ def ruby_wasm_uptodate(task, values) -> bool:
         return False  # the action will run and report the problem properly
 
 
-@functools.cache
-def _loadable_recipes() -> list[Recipe]:
-    """Every recipe that loads. Each one that does not is reported once, in one paragraph, and
-    takes down only the tasks that need it: `doit list` and the others keep working."""
-    loaded, broken = recipe.load_all()
-    for error in broken:
-        say(f"warning: {error} Until it is fixed, the tasks that need it fail; the others work.")
-    return loaded
-
-
 def gems_with_extensions() -> list[str]:
     """The gem recipes that have a C extension to prelink: one `doit ext:<name>` each."""
-    return [loaded.path.stem for loaded in _loadable_recipes() if loaded.kind == "gem" and loaded.extension]
+    return [gem.name for gem in graph.gems_with_extensions()]
 
 
 @reporting_user_errors
@@ -187,6 +191,11 @@ def report_outdated(update: str) -> None:
     changes = outdated.update(update)
     print("\n".join(changes) + "\nReview them (git diff), build and test, then commit." if changes else
           f"{update}: every Debian source of the recipe lists its pinned file; nothing to update.")
+
+
+@reporting_user_errors
+def collect_garbage(dry_run: bool, keep_releases: int) -> None:
+    gc.collect(dry_run, keep_releases)
 
 
 @reporting_user_errors

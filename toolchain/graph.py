@@ -1,0 +1,302 @@
+"""The pipeline as doit tasks: one task per stage instance, wired with task_dep.
+
+    fetch:<recipe>  ->  lib:<library>  ------------------------------.
+    fetch:ruby-S    ->  twin:S  ->  configure:S-P  ->  make:S-P  ->  artifact:ruby-S-P
+    fetch:<gem>     ->  gem:<gem>  ->  extension:S-<gem> (after make:S-<its profile>)
+                                   ->  link:S-<gem>  ->  artifact:ruby-S-<gem>
+
+A stage is up to date when its keyed output exists for the current inputs: the same stamps and
+manifests the builds themselves check, found by planning from the cache alone (memoized per
+process, so one doit run plans each build once). So `doit list --all` shows the pipeline, `doit
+info STAGE` says why it would run, `doit clean STAGE` removes its output, and `doit -n N` runs
+independent stages side by side: OpenSSL's build beside the twin and CRuby's configure, which
+does not need it. The stages build with the toolchain `auto` chooses; `doit ruby_wasm
+--toolchain X` with another X builds its product in one step.
+
+Task names hold only recipe data (series, profiles, recipes), so loading the graph reads the
+recipes and nothing else.
+"""
+from __future__ import annotations
+
+import functools
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from . import baseruby, cruby, fetch, gems, libraries, link, product, providers, recipe
+from .artifact import is_current
+from .errors import UserError, reporting_user_errors
+from .phases import PhasedBuild
+from .run import artifact_path
+from .steps import say
+
+STAGE_PROVIDER = "auto"
+Task = dict
+
+
+# --- planning, once per process ------------------------------------------------------------------
+
+@functools.cache
+def toolchain() -> providers.Toolchain:
+    return providers.resolve(STAGE_PROVIDER, quiet=True)
+
+
+@functools.cache
+def ruby_build(series: str, profile: str) -> cruby.RubyBuild | None:
+    return cruby.plan(series, profile, STAGE_PROVIDER, fetch_missing=False, quiet=True)
+
+
+@functools.cache
+def ext_product(series: str, gem: str) -> product.ExtProduct | None:
+    return product.plan_ext(gem, series, STAGE_PROVIDER, fetch_missing=False, quiet=True)
+
+
+def planned(value: object, stage: str) -> object:
+    if value is None:
+        raise UserError(f"Stage {stage}: an input is not in the cache although its fetch stage ran. "
+                        "Run the stage again; if it persists, remove the cache's partial/ directory.")
+    return value
+
+
+# --- up-to-date checks: the stage's output exists for the current key ----------------------------
+
+def fetched(name: str) -> bool:
+    return fetch.first_in_store(recipe.load(name)) is not None
+
+
+def library_built(name: str) -> bool:
+    lib = libraries.plan_library(name, toolchain(), fetch_missing=False)
+    return lib is not None and lib.phases.done("install")
+
+
+def twin_built(series: str) -> bool:
+    build = ruby_build(series, next(iter(recipe.ruby_recipe(series).profiles)))
+    return build is not None and PhasedBuild(build.native.build_dir, {}).done("install")
+
+
+def ruby_phase_done(series: str, profile: str, phase: str) -> bool:
+    build = ruby_build(series, profile)
+    return build is not None and PhasedBuild(build.build_dir, {}).done(phase)
+
+
+def gem_unpacked(name: str) -> bool:
+    gem = gems.plan_gem(name, fetch_missing=False)
+    return gem is not None and PhasedBuild(gem.build_dir, {}).done("source")
+
+
+def extension_built(series: str, gem: str) -> bool:
+    ext = ext_product(series, gem)
+    return ext is not None and PhasedBuild(ext.extension.build_dir, {}).done("make")
+
+
+def link_done(series: str, gem: str) -> bool:
+    ext = ext_product(series, gem)
+    return ext is not None and PhasedBuild(ext.link.build_dir, {}).done("link")
+
+
+def ruby_artifact_current(series: str, profile: str) -> bool:
+    build = ruby_build(series, profile)
+    return build is not None and is_current(artifact_path(build.name), build.key)
+
+
+def ext_artifact_current(series: str, gem: str) -> bool:
+    ext = ext_product(series, gem)
+    return ext is not None and is_current(artifact_path(ext.name), ext.key)
+
+
+# --- actions ---------------------------------------------------------------------------------------
+
+@reporting_user_errors
+def fetch_stage(name: str) -> None:
+    fetch.fetch_recipe(recipe.load(name))
+
+
+@reporting_user_errors
+def library_stage(name: str) -> None:
+    libraries.build_library(planned(libraries.plan_library(name, toolchain()), f"lib:{name}"))
+
+
+@reporting_user_errors
+def twin_stage(series: str) -> None:
+    profile = next(iter(recipe.ruby_recipe(series).profiles))
+    baseruby.build_native(planned(cruby.plan(series, profile, STAGE_PROVIDER), f"twin:{series}").native)
+
+
+@reporting_user_errors
+def configure_stage(series: str, profile: str) -> None:
+    cruby.configure_ruby(planned(cruby.plan(series, profile, STAGE_PROVIDER), f"configure:{series}-{profile}"))
+
+
+@reporting_user_errors
+def make_stage(series: str, profile: str) -> None:
+    cruby.build_ruby(planned(cruby.plan(series, profile, STAGE_PROVIDER), f"make:{series}-{profile}"))
+
+
+@reporting_user_errors
+def ruby_artifact_stage(series: str, profile: str) -> None:
+    product.build_ruby_wasm(series, profile, STAGE_PROVIDER)
+
+
+@reporting_user_errors
+def gem_stage(name: str) -> None:
+    planned(gems.plan_gem(name), f"gem:{name}").tree()
+
+
+@reporting_user_errors
+def extension_stage(series: str, gem: str) -> None:
+    ext = planned(product.plan_ext(gem, series, STAGE_PROVIDER, quiet=True), f"extension:{series}-{gem}")
+    gems.build_extension(ext.extension)
+
+
+@reporting_user_errors
+def link_stage(series: str, gem: str) -> None:
+    ext = planned(product.plan_ext(gem, series, STAGE_PROVIDER, quiet=True), f"link:{series}-{gem}")
+    link.link(ext.link, [gems.build_extension(ext.extension)])
+
+
+@reporting_user_errors
+def ext_artifact_stage(series: str, gem: str) -> None:
+    product.build_ext(gem, series, STAGE_PROVIDER)
+
+
+# --- clean: a stage's output for the current key ---------------------------------------------------
+
+def remove_tree(path: Path) -> None:
+    if path.exists():
+        print(f"removing {path}")
+        shutil.rmtree(path)
+
+
+def clean_library(name: str) -> None:
+    lib = libraries.plan_library(name, toolchain(), fetch_missing=False)
+    if lib:
+        remove_tree(lib.build_dir)
+
+
+def clean_ruby(series: str, profile: str) -> None:
+    build = ruby_build(series, profile)
+    if build:
+        remove_tree(build.build_dir)
+
+
+def clean_twin(series: str) -> None:
+    build = ruby_build(series, next(iter(recipe.ruby_recipe(series).profiles)))
+    if build:
+        remove_tree(build.native.build_dir)
+
+
+def clean_extension(series: str, gem: str) -> None:
+    ext = ext_product(series, gem)
+    if ext:
+        remove_tree(ext.extension.build_dir)
+        remove_tree(ext.link.build_dir)
+
+
+def clean_artifact(name: str) -> None:
+    remove_tree(artifact_path(name))
+
+
+# --- the tasks -------------------------------------------------------------------------------------
+
+@functools.cache
+def loadable_recipes() -> tuple[recipe.Recipe, ...]:
+    """Every recipe that loads. Each one that does not is reported once, in one paragraph, and
+    takes down only the tasks that need it: `doit list` and the others keep working."""
+    loaded, broken = recipe.load_all()
+    for error in broken:
+        say(f"warning: {error} Until it is fixed, the tasks that need it fail; the others work.")
+    return tuple(loaded)
+
+
+def of_kind(kind: str) -> list[recipe.Recipe]:
+    return [loaded for loaded in loadable_recipes() if loaded.kind == kind]
+
+
+def gems_with_extensions() -> list[recipe.Recipe]:
+    return [gem for gem in of_kind("gem") if gem.extension]
+
+
+def stage(name: str, doc: str, action: tuple, uptodate: tuple, deps: list[str], clean: tuple | None = None,
+          targets: tuple[Path, ...] = ()) -> Task:
+    """One stage task; actions, checks and clean-ups are module functions with plain arguments,
+    which doit's multiprocess runner can send to its workers."""
+    task: Task = {"name": name, "doc": doc, "actions": [action], "uptodate": [uptodate], "task_dep": deps,
+                  "targets": [str(target) for target in targets], "verbosity": 2}
+    if clean:
+        task["clean"] = [clean]
+    return task
+
+
+def manifest(name: str) -> Path:
+    """An artifact's manifest: the artifact stage's target, the product task's file_dep, so that
+    the product task runs (and prints its path) when the stage published it anew."""
+    return artifact_path(name) / "manifest.json"
+
+
+def _stages() -> Iterator[tuple[str, Task]]:
+    """(basename, task) for every stage instance the loadable recipes make."""
+    for name in (loaded.path.stem for loaded in of_kind("ruby") + of_kind("library") + of_kind("gem")):
+        yield "fetch", stage(name, f"download and verify {name}'s source", (fetch_stage, [name]), (fetched, [name]), [])
+    for lib in of_kind("library"):
+        yield "lib", stage(lib.name, f"build the C library {lib.name} for wasm32-wasi", (library_stage, [lib.name]),
+                           (library_built, [lib.name]), [f"fetch:{lib.name}", *[f"lib:{dep}" for dep in lib.deps]],
+                           (clean_library, [lib.name]))
+    for gem in of_kind("gem"):
+        yield "gem", stage(gem.name, f"unpack and patch the gem {gem.name}", (gem_stage, [gem.name]),
+                           (gem_unpacked, [gem.name]), [f"fetch:{gem.name}", *[f"gem:{dep}" for dep in gem.deps]])
+    for ruby in of_kind("ruby"):
+        yield from _ruby_stages(ruby.series)
+
+
+def _ruby_stages(series: str) -> Iterator[tuple[str, Task]]:
+    yield "twin", stage(series, f"build the native twin of Ruby {series} (the baseruby and reference)",
+                        (twin_stage, [series]), (twin_built, [series]), [f"fetch:ruby-{series}"], (clean_twin, [series]))
+    for profile, spec in recipe.ruby_recipe(series).profiles.items():
+        instance, name = f"{series}-{profile}", f"ruby-{series}-{profile}"
+        yield "configure", stage(instance, f"unpack, patch and configure CRuby {series} ({profile})",
+                                 (configure_stage, [series, profile]), (ruby_phase_done, [series, profile, "configure"]),
+                                 [f"twin:{series}"], (clean_ruby, [series, profile]))
+        yield "make", stage(instance, f"compile, link, Asyncify and install CRuby {series} ({profile})",
+                            (make_stage, [series, profile]), (ruby_phase_done, [series, profile, "install"]),
+                            [f"configure:{instance}", *[f"lib:{lib}" for lib in spec.libraries]])
+        yield "artifact", stage(name, f"assemble and smoke-check {name}", (ruby_artifact_stage, [series, profile]),
+                                (ruby_artifact_current, [series, profile]), [f"make:{instance}"],
+                                (clean_artifact, [name]), (manifest(name),))
+    for gem in gems_with_extensions():
+        instance, name = f"{series}-{gem.name}", f"ruby-{series}-{gem.name}"
+        yield "extension", stage(instance, f"cross-build {gem.name}'s C extension against CRuby {series}",
+                                 (extension_stage, [series, gem.name]), (extension_built, [series, gem.name]),
+                                 [f"gem:{gem.name}", f"make:{series}-{gem.ruby_profile or product.DEFAULT_PROFILE}",
+                                  *[f"lib:{lib}" for lib in gem.libraries]], (clean_extension, [series, gem.name]))
+        yield "link", stage(instance, f"link ruby.wasm with {gem.name}'s extension (Asyncify)",
+                            (link_stage, [series, gem.name]), (link_done, [series, gem.name]), [f"extension:{instance}"])
+        yield "artifact", stage(name, f"assemble and smoke-check {name}", (ext_artifact_stage, [series, gem.name]),
+                                (ext_artifact_current, [series, gem.name]),
+                                [f"link:{instance}", *[f"gem:{dep}" for dep in gem.deps]], (clean_artifact, [name]),
+                                (manifest(name),))
+
+
+@functools.cache
+def _wired() -> tuple[tuple[str, Task], ...]:
+    """(basename, task) for every stage. A dependency on a stage a broken recipe took down is
+    left out: the stage that needed it fails when it runs, naming the recipe and the fix."""
+    made = list(_stages())
+    names = stage_names(made)
+    for _, task in made:
+        task["task_dep"] = [dep for dep in task["task_dep"] if dep in names]
+    return tuple(made)
+
+
+def stage_names(made: Iterable[tuple[str, Task]]) -> set[str]:
+    return {f"{basename}:{task['name']}" for basename, task in made}
+
+
+def stages(basename: str) -> list[Task]:
+    """The stage tasks of one kind, each a fresh dict (doit changes the dicts it is given)."""
+    return [dict(task) for kind, task in _wired() if kind == basename]
+
+
+def existing(*names: str) -> list[str]:
+    """Those of the named stages that exist."""
+    made = stage_names(_wired())
+    return [name for name in names if name in made]
