@@ -76,16 +76,17 @@ def test_gc_removes_what_nothing_needs_and_keeps_what_the_current_recipes_need(c
         assert {*stale, in_use} <= listed
         assert all(path.is_symlink() and path.parent == cache / "store" for path in unpinned)
         assert all(path.exists() for path in [*needed, *stale, in_use])
+        shared = [path.resolve() for path in unpinned]
         removed = gc.collect(dry_run=False)
 
     assert {g.path for g in removed} == {*stale, *unpinned}
-    assert not any(path.exists() or path.is_symlink() for path in removed)
+    assert not any(item.path.exists() or item.path.is_symlink() for item in removed)
     assert all(path.exists() for path in [*needed, in_use])
     assert all(path.exists() for path in pinned)
-    assert all(link.resolve().is_dir() for link in unpinned)  # only the links went, not the shared store
+    assert all(path.is_dir() for path in shared)  # only the links went, not the shared store's entries
     err = capfd.readouterr().err
     assert f"in use, kept: build/{in_use.name}" in err and f"removed: native/{ruby.native.label}-{STALE_KEY}" in err
-    assert "gc: freed " in err and f"in {len(stale)} entries" in err
+    assert "gc: freed " in err and f"in {len(removed)} entries" in err
 
 
 def test_doit_gc_dry_run_lists_and_removes_nothing(cache: Path):

@@ -189,6 +189,11 @@ def clean_extension(series: str, gem: str) -> None:
     ext = ext_product(series, gem)
     if ext:
         remove_tree(ext.extension.build_dir)
+
+
+def clean_link(series: str, gem: str) -> None:
+    ext = ext_product(series, gem)
+    if ext:
         remove_tree(ext.link.build_dir)
 
 
@@ -269,7 +274,8 @@ def _ruby_stages(series: str) -> Iterator[tuple[str, Task]]:
                                  [f"gem:{gem.name}", f"make:{series}-{gem.ruby_profile or product.DEFAULT_PROFILE}",
                                   *[f"lib:{lib}" for lib in gem.libraries]], (clean_extension, [series, gem.name]))
         yield "link", stage(instance, f"link ruby.wasm with {gem.name}'s extension (Asyncify)",
-                            (link_stage, [series, gem.name]), (link_done, [series, gem.name]), [f"extension:{instance}"])
+                            (link_stage, [series, gem.name]), (link_done, [series, gem.name]), [f"extension:{instance}"],
+                            (clean_link, [series, gem.name]))
         yield "artifact", stage(name, f"assemble and smoke-check {name}", (ext_artifact_stage, [series, gem.name]),
                                 (ext_artifact_current, [series, gem.name]),
                                 [f"link:{instance}", *[f"gem:{dep}" for dep in gem.deps]], (clean_artifact, [name]),
