@@ -22,6 +22,7 @@ import functools
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from . import baseruby, cruby, fetch, gems, libraries, link, product, providers, recipe
 from .artifact import is_current
@@ -32,6 +33,7 @@ from .steps import say
 
 STAGE_PROVIDER = "auto"
 Task = dict
+T = TypeVar("T")
 
 
 # --- planning, once per process ------------------------------------------------------------------
@@ -51,11 +53,17 @@ def ext_product(series: str, gem: str) -> product.ExtProduct | None:
     return product.plan_ext(gem, series, STAGE_PROVIDER, fetch_missing=False, quiet=True)
 
 
-def planned(value: object, stage: str) -> object:
+def planned(value: T | None, stage: str) -> T:
+    """A plan made with fetching allowed is None only if an input left the cache meanwhile."""
     if value is None:
-        raise UserError(f"Stage {stage}: an input is not in the cache although its fetch stage ran. "
-                        "Run the stage again; if it persists, remove the cache's partial/ directory.")
+        raise UserError(f"Stage {stage}: an input left the cache while the stage was being planned. "
+                        "Run the stage again.")
     return value
+
+
+def any_profile(series: str) -> str:
+    """The twin is the same for every profile of a series: plan it through the first."""
+    return next(iter(recipe.ruby_recipe(series).profiles))
 
 
 # --- up-to-date checks: the stage's output exists for the current key ----------------------------
@@ -70,7 +78,7 @@ def library_built(name: str) -> bool:
 
 
 def twin_built(series: str) -> bool:
-    build = ruby_build(series, next(iter(recipe.ruby_recipe(series).profiles)))
+    build = ruby_build(series, any_profile(series))
     return build is not None and PhasedBuild(build.native.build_dir, {}).done("install")
 
 
@@ -118,8 +126,7 @@ def library_stage(name: str) -> None:
 
 @reporting_user_errors
 def twin_stage(series: str) -> None:
-    profile = next(iter(recipe.ruby_recipe(series).profiles))
-    baseruby.build_native(planned(cruby.plan(series, profile, STAGE_PROVIDER), f"twin:{series}").native)
+    baseruby.build_native(planned(cruby.plan(series, any_profile(series), STAGE_PROVIDER), f"twin:{series}").native)
 
 
 @reporting_user_errors
@@ -180,7 +187,7 @@ def clean_ruby(series: str, profile: str) -> None:
 
 
 def clean_twin(series: str) -> None:
-    build = ruby_build(series, next(iter(recipe.ruby_recipe(series).profiles)))
+    build = ruby_build(series, any_profile(series))
     if build:
         remove_tree(build.native.build_dir)
 
