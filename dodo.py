@@ -109,46 +109,6 @@ def task_nightly():
 
 # --- the stages ------------------------------------------------------------------------------------
 
-def task_fetch():
-    """Download a recipe's source and verify its sha256 (one per recipe)"""
-    yield from graph.stages("fetch")
-
-
-def task_lib():
-    """Build a C library for wasm32-wasi (one per library recipe)"""
-    yield from graph.stages("lib")
-
-
-def task_twin():
-    """Build the native twin of a Ruby series: the baseruby, and the reference the wasm is compared with"""
-    yield from graph.stages("twin")
-
-
-def task_configure():
-    """Unpack, patch and configure CRuby for wasm32-wasi (one per series and profile)"""
-    yield from graph.stages("configure")
-
-
-def task_make():
-    """Compile, link, Asyncify and install CRuby (one per series and profile)"""
-    yield from graph.stages("make")
-
-
-def task_gem():
-    """Unpack and patch a gem's source (one per gem recipe)"""
-    yield from graph.stages("gem")
-
-
-def task_extension():
-    """Cross-build a gem's C extension against a CRuby build"""
-    yield from graph.stages("extension")
-
-
-def task_link():
-    """Link ruby.wasm with a gem's extension and Asyncify it"""
-    yield from graph.stages("link")
-
-
-def task_artifact():
-    """Assemble and smoke-check a published artifact (ruby.wasm, its tree, manifest, SHA256SUMS)"""
-    yield from graph.stages("artifact")
+def task_stages():
+    """The pipeline's stages, one doit task per instance (fetch:, lib:, twin:, configure:, make:, gem:, extension:, link:, artifact:)"""
+    yield from graph.stage_tasks()

@@ -304,9 +304,27 @@ def stage_names(made: Iterable[tuple[str, Task]]) -> set[str]:
     return {f"{basename}:{task['name']}" for basename, task in made}
 
 
-def stages(basename: str) -> list[Task]:
-    """The stage tasks of one kind, each a fresh dict (doit changes the dicts it is given)."""
-    return [dict(task) for kind, task in _wired() if kind == basename]
+STAGE_DOCS = {
+    "fetch": "Download a recipe's source and verify its sha256 (one per recipe)",
+    "lib": "Build a C library for wasm32-wasi (one per library recipe)",
+    "gem": "Unpack and patch a gem's source (one per gem recipe)",
+    "twin": "Build the native twin of a Ruby series: the baseruby, and the reference the wasm is compared with",
+    "configure": "Unpack, patch and configure CRuby for wasm32-wasi (one per series and profile)",
+    "make": "Compile, link, Asyncify and install CRuby (one per series and profile)",
+    "extension": "Cross-build a gem's C extension against a CRuby build",
+    "link": "Link ruby.wasm with a gem's extension and Asyncify it",
+    "artifact": "Assemble and smoke-check a published artifact (ruby.wasm, its tree, manifest, SHA256SUMS)",
+}
+
+
+def stage_tasks() -> Iterator[Task]:
+    """Every stage task under its kind's basename, after one group task per kind that holds the
+    kind's doc; each a fresh dict (doit changes the dicts it is given)."""
+    made = _wired()
+    for basename, doc in STAGE_DOCS.items():
+        if any(kind == basename for kind, _ in made):
+            yield {"basename": basename, "name": None, "doc": doc}
+        yield from ({**task, "basename": basename} for kind, task in made if kind == basename)
 
 
 def existing(*names: str) -> list[str]:
