@@ -64,9 +64,15 @@ def verified_in_store(source: Source) -> Path | None:
             f"Cached file {path} is corrupt: expected sha256 {source.sha256}, actual {actual}. "
             f"It was left as it is; delete it and run again to download it afresh."
         )
-    if time.time_ns() - path.stat().st_mtime_ns > 1_000_000_000:
+    if settled(path.stat().st_mtime_ns):
         write_atomic(stamp, _identity(path).encode())
     return path
+
+
+def settled(mtime_ns: int) -> bool:
+    """Whether a file last changed long enough ago (a second) that a later change in place must
+    move its mtime: only then may a stamp of its size and mtime stand for its hash."""
+    return time.time_ns() - mtime_ns > 1_000_000_000
 
 
 def _identity(path: Path) -> str:

@@ -4,13 +4,16 @@ Checked each time an artifact is used (doit's up-to-date check, the runner), so 
 cheap: the size and mtime of every file are recorded when the artifact is published, in a
 stamp beside the artifact directory (not inside it: the nightly releases that directory
 byte for byte), and only a file whose size or mtime differs from the stamp is hashed again.
+A file changed within a second of the check is left out of the stamp (hashed again next time),
+as git treats racily clean files: a change in place within the same mtime tick would otherwise
+go unseen.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from .fetch import sha256_file
+from .fetch import settled, sha256_file
 from .steps import write_atomic
 
 SUMS = "SHA256SUMS"
@@ -55,6 +58,7 @@ def altered_files(directory: Path) -> list[str]:
         seen[name] = [status.st_size, status.st_mtime_ns]
         if stamp.get(name) != seen[name] and sha256_file(present[name]) != expected[name]:
             altered.add(name)
-    if not altered and seen != stamp:
-        write_atomic(stamp_path(directory), json.dumps(seen, sort_keys=True).encode())
+    lasting = {name: value for name, value in seen.items() if settled(value[1])}
+    if not altered and lasting != stamp:
+        write_atomic(stamp_path(directory), json.dumps(lasting, sort_keys=True).encode())
     return sorted(altered)
