@@ -40,39 +40,43 @@ def _holder(fd: int) -> str:
 
 
 @contextlib.contextmanager
-def held(guarded: Path, what: str) -> Iterator[int]:
-    """Hold the exclusive lock on `guarded` (a path that need not exist yet); yield its file
-    descriptor. If another process holds it, say `waiting for <what> (pid N)` and wait."""
+def _opened(guarded: Path) -> Iterator[int]:
+    """The descriptor of `guarded`'s lock file (created if need be), closed, and so unlocked, after."""
     path = _lock_file(guarded)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"    waiting for {what} ({_holder(fd)})")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield fd
     finally:
         os.close(fd)
 
 
+def _locked_at_once(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+@contextlib.contextmanager
+def held(guarded: Path, what: str) -> Iterator[int]:
+    """Hold the exclusive lock on `guarded` (a path that need not exist yet); yield its file
+    descriptor. If another process holds it, say `waiting for <what> (pid N)` and wait."""
+    with _opened(guarded) as fd:
+        if not _locked_at_once(fd):
+            say(f"    waiting for {what} ({_holder(fd)})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield fd
+
+
 @contextlib.contextmanager
 def held_if_free(guarded: Path) -> Iterator[bool]:
     """Hold the lock on `guarded` if no other process does: yield True, or False without waiting."""
-    path = _lock_file(guarded)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
+    with _opened(guarded) as fd:
+        yield _locked_at_once(fd)
 
 
 def once(guarded: Path, what: str, done: Callable[[], bool], work: Callable[[int], None]) -> None:

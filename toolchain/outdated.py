@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-
 from . import debian, fetch, lock, recipe
 from .errors import SourceUnavailable, UserError
 from .recipe import VERSION_RE, DebianSource, Recipe, Source

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from . import recipe
 from .errors import UserError
 from .extract import extract_tar, single_top_dir

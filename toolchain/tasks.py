@@ -55,27 +55,20 @@ def _check_ext(gem: str, ruby: str, toolchain: str, test_deps: Sequence[str] = (
 
 def ruby_product(ruby: str, profile: str, toolchain: str, suites: str = RUBY_SUITES[0]) -> dict:
     """What a ruby.wasm product task adds to its action: when the stages build what was asked for
-    (the toolchain auto picks, valid options), it comes after its artifact's stage and runs when
-    that stage published the artifact anew; else its own action builds it in one step (or reports
-    what is wrong)."""
+    (the toolchain auto picks, valid options), it comes after its artifact's stage, and runs again
+    when that stage published the artifact anew (its manifest is a file_dep); else its own action
+    builds it in one step, or reports what is wrong. (A gem's tasks, ext:<gem> and
+    verify_ext:<gem>, always build in one step: doit gives a sub-task's options only to its
+    actions, so stages before it could not know which Ruby or toolchain, nor wait for the options
+    to be checked; `doit artifact:ruby-3.3-<gem>` is the staged way.)"""
     try:
         _check_ruby_wasm(ruby, profile, toolchain)
         _suite_list(suites)
     except UserError:
         return {}
-    if toolchain != graph.STAGE_PROVIDER:
-        return {}
     name = f"ruby-{ruby}-{profile}"
-    return stage_dependencies(name)
-
-
-def stage_dependencies(name: str) -> dict:
-    """After the artifact's stage, and run again when it published the artifact anew. (A gem's
-    tasks, ext:<gem> and verify_ext:<gem>, build in one step: doit gives a sub-task's options
-    only to its actions, so stages before it could not know which Ruby or toolchain, nor wait
-    for the options to be checked; `doit artifact:ruby-3.3-<gem>` is the staged way.)"""
-    if not graph.existing(f"artifact:{name}"):
-        return {}  # a broken recipe took the stage down; the product's action reports it
+    if toolchain != graph.STAGE_PROVIDER or not graph.existing(f"artifact:{name}"):
+        return {}  # another toolchain, or a broken recipe took the stage down
     return {"task_dep": [f"artifact:{name}"], "file_dep": [str(graph.manifest(name))]}
 
 
