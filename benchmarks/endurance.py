@@ -29,10 +29,11 @@ import wasmtime
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from official import RUBY_STDLIB_WASM, official_wasm  # noqa: E402
-from toolchain import cruby  # noqa: E402
-from toolchain.known_failures import ENDURANCE_DIR, load_plan  # noqa: E402
-from toolchain.run import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir, compiled_module, make_engine  # noqa: E402
-from toolchain.suites import EnduranceProgram  # noqa: E402
+
+from toolchain.build import cruby  # noqa: E402
+from toolchain.run.runner import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir, compiled_module, make_engine  # noqa: E402
+from toolchain.verify.known_failures import ENDURANCE_DIR, load_plan  # noqa: E402
+from toolchain.verify.suites import EnduranceProgram  # noqa: E402
 
 TIMEOUT = 900.0
 OFFICIAL_PINNED = Path("pinned")  # --official given without a path

@@ -1,8 +1,10 @@
 """Prints the foundation's figures: build time per phase (each C library, then Ruby), wasm size,
 no-op rebuild, run start-up; with --cold, a cold staged build's wall time beside the sum of its
-stages (the overlap `doit -n` achieved); with --relink GEM, the time of a gem's relink.
+stages (the overlap `doit -n` achieved); with --relink GEM, the time of a gem's relink; with
+--patch-change, the rebuild after a one-line change to one CRuby C file made through a patch.
 
     python benchmarks/foundation.py [--ruby 3.3] [--profile full] [--cold] [--jobs 2] [--relink nokogiri]
+                                    [--patch-change]
 
 Needs a built artifact (doit ruby_wasm). Times are wall-clock medians of a few runs. --cold
 builds everything again in an empty cache (about 15 minutes on 2 cores), downloads included.
@@ -10,21 +12,24 @@ builds everything again in an empty cache (about 15 minutes on 2 cores), downloa
 from __future__ import annotations
 
 import argparse
+import difflib
 import gzip
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolchain import cruby  # noqa: E402
-from toolchain.paths import CACHE_ENV, PROJECT_ROOT  # noqa: E402
-from toolchain.phases import PhasedBuild  # noqa: E402
-from toolchain.run import DEFAULT_PROFILE, artifact_dir  # noqa: E402
+from toolchain.build import cruby  # noqa: E402
+from toolchain.build.phases import PhasedBuild  # noqa: E402
+from toolchain.paths import ARTIFACT_ROOT_ENV, CACHE_ENV, PATCHES_DIR, PROJECT_ROOT, build_root, cache_root  # noqa: E402
+from toolchain.run.runner import DEFAULT_PROFILE, artifact_dir  # noqa: E402
 
 
 def wall(command: list[str], env: dict[str, str] | None = None) -> float:
@@ -58,14 +63,13 @@ def cold_build(options: argparse.Namespace) -> None:
         command = [sys.executable, "-m", "doit", "-n", str(options.jobs), "ruby_wasm", "--ruby", options.ruby,
                    "--profile", options.profile]
         seconds = wall(command, env)
-        os.environ[CACHE_ENV] = cache
-        build = cruby.plan(options.ruby, options.profile, "auto", fetch_missing=False, quiet=True)
-        assert build is not None
-        print(f"cold build, doit -n {options.jobs} ruby_wasm, by phase:")
-        total = print_phases(build)
+        with mock.patch.dict(os.environ, {CACHE_ENV: cache}):  # the phases of the build in the scratch cache
+            build = cruby.plan(options.ruby, options.profile, "auto", fetch_missing=False, quiet=True)
+            assert build is not None
+            print(f"cold build, doit -n {options.jobs} ruby_wasm, by phase:")
+            total = print_phases(build)
         print(f"{'sum of phases':<24}{total:8.1f} s")
         print(f"{'wall (downloads too)':<24}{seconds:8.1f} s   phases overlapped {total / seconds:.2f}x")
-        del os.environ[CACHE_ENV]
 
 
 def relink(gem: str, series: str) -> None:
@@ -75,6 +79,50 @@ def relink(gem: str, series: str) -> None:
     print(f"{'relink ' + gem:<24}{wall([sys.executable, '-m', 'doit', stage]):8.1f} s")
 
 
+# The one-line change: a new global in array.c, so array.o, and only it, must compile again.
+CHANGED_FILE = "array.c"
+CHANGED_LINE = "const int rb_benchmark_one_line_change = 1;\n"
+
+
+def one_line_patch(build: cruby.RubyBuild) -> str:
+    """A patch, applying after the series' own, that adds CHANGED_LINE to the end of CHANGED_FILE."""
+    old = (build.source_root / CHANGED_FILE).read_text().splitlines(keepends=True)
+    diff = difflib.unified_diff(old, [*old, CHANGED_LINE], f"a/{CHANGED_FILE}", f"b/{CHANGED_FILE}")
+    return f"Benchmark only: one added line in {CHANGED_FILE}.\n\n" + "".join(diff)
+
+
+def keyed_dirs() -> list[Path]:
+    """The twins' and the Ruby builds' keyed directories in the cache."""
+    return [*(cache_root() / "native").glob("native-ruby-*"), *build_root().glob("ruby-*")]
+
+
+def patch_change(options: argparse.Namespace, build: cruby.RubyBuild) -> None:
+    """`doit -n JOBS ruby_wasm` in a copy of the project with one more patch, sharing this cache and
+    publishing to a scratch artifact root. The new key builds the twin and CRuby again."""
+    existing = set(keyed_dirs())
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as scratch:
+        project = Path(scratch) / "project"
+        shutil.copytree(PROJECT_ROOT, project, ignore=shutil.ignore_patterns(".git", ".venv", "cache", "__pycache__"))
+        series_patches = project / PATCHES_DIR.relative_to(PROJECT_ROOT) / f"ruby-{options.ruby}"
+        (series_patches / "9999-benchmark-one-line-change.patch").write_text(one_line_patch(build))
+        env = {**os.environ, ARTIFACT_ROOT_ENV: str(Path(scratch) / "artifacts")}
+        command = [sys.executable, "-m", "doit", "-n", str(options.jobs), "ruby_wasm", "--ruby", options.ruby,
+                   "--profile", options.profile]
+        started = time.monotonic()
+        result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+        seconds = time.monotonic() - started
+        if result.returncode != 0:
+            sys.exit(f"The rebuild failed:\n{(result.stdout + result.stderr)[-3000:]}")
+    built = sorted(set(keyed_dirs()) - existing)
+    phases = {f"{directory.name.split('-')[0]} {phase}": value for directory in built
+              for phase, value in PhasedBuild(directory, {}).seconds().items()}
+    print(f"one-line patch change to {CHANGED_FILE}, doit -n {options.jobs} ruby_wasm, by phase:")
+    for name, value in phases.items():
+        print(f"{name:<24}{value:8.1f} s")
+    print(f"{'wall':<24}{seconds:8.1f} s")
+    print(f"left in the cache (doit gc removes them): {' '.join(str(d) for d in built)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ruby", default="3.3")
@@ -82,6 +130,8 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="also time a cold staged build in an empty cache")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="doit -n for --cold")
     parser.add_argument("--relink", metavar="GEM", help="also time the gem's relink")
+    parser.add_argument("--patch-change", action="store_true",
+                        help="also time the rebuild after a one-line change to one CRuby C file through a patch")
     options = parser.parse_args()
     build = cruby.plan(options.ruby, options.profile, "auto", fetch_missing=False, quiet=True)
     if build is None:
@@ -99,6 +149,8 @@ def main() -> None:
     print(f"-e 1 cached run   {median_wall(run):8.2f} s")
     if options.relink:
         relink(options.relink, options.ruby)
+    if options.patch_change:
+        patch_change(options, build)
     if options.cold:
         cold_build(options)
 

@@ -29,10 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from official import PACKAGE, RUBY_WASM, official_wasm  # noqa: E402
-from toolchain import cruby  # noqa: E402
-from toolchain.link import relink_command  # noqa: E402
-from toolchain.release import wasm_sections  # noqa: E402
-from toolchain.run import DEFAULT_PROFILE, artifact_dir  # noqa: E402
+
+from toolchain.build import cruby  # noqa: E402
+from toolchain.build.link import relink_command  # noqa: E402
+from toolchain.publish.release import wasm_sections  # noqa: E402
+from toolchain.run.runner import DEFAULT_PROFILE, artifact_dir  # noqa: E402
 
 GOAL_RATIO = 0.8
 COMMON = ["--strip-dwarf", "--strip-producers", "--pass-arg=asyncify-ignore-imports"]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from toolchain.paths import PROJECT_ROOT
-from toolchain.run import Artifact
+from toolchain.run.runner import Artifact
 
 
 def doit(*args: str, checkout: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from cli import doit
 
-from toolchain import cruby, suites
+from toolchain.build import cruby
 from toolchain.paths import CACHE_ENV, PROJECT_ROOT
-from toolchain.run import DEFAULT_PROFILE, Artifact, artifact_dir
-from toolchain.verify import verification_dir
-from toolchain.workers import worker_pool
+from toolchain.run.runner import DEFAULT_PROFILE, Artifact, artifact_dir
+from toolchain.run.workers import worker_pool
+from toolchain.verify import suites
+from toolchain.verify.verification import verification_dir
 
 
 @pytest.fixture

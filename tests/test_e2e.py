@@ -13,9 +13,10 @@ import subprocess
 import pytest
 from cli import assert_did_no_work, assert_task_printed_wasm, doit, run_cli, task_marks
 
-from toolchain import cruby, fetch, recipe, source
+from toolchain.build import cruby
 from toolchain.errors import UserError
-from toolchain.run import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
+from toolchain.inputs import fetch, recipe, source
+from toolchain.run.runner import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
 
 pytestmark = pytest.mark.e2e
 

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import cruby, known_failures, suites
+from toolchain.build import cruby
 from toolchain.errors import UserError
-from toolchain.known_failures import load_plan
 from toolchain.product import with_series_endurance
-from toolchain.run import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir, main
-from toolchain.suites import EndurancePlan, EnduranceProgram
-from toolchain.verify import verification_dir
+from toolchain.run.runner import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir, main
+from toolchain.verify import known_failures, suites
+from toolchain.verify.known_failures import load_plan
+from toolchain.verify.suites import EndurancePlan, EnduranceProgram
+from toolchain.verify.verification import verification_dir
 
 pytestmark = pytest.mark.e2e
 MIB = 1 << 20

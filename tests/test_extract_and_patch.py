@@ -5,8 +5,8 @@ import tarfile
 import pytest
 
 from toolchain.errors import UserError
-from toolchain.extract import extract_tar
-from toolchain.source import Patch, prepare_tree
+from toolchain.inputs.extract import extract_tar
+from toolchain.inputs.source import Patch, prepare_tree
 
 
 def make_tar(path, members):

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from toolchain import fetch
 from toolchain.errors import UserError
-from toolchain.recipe import DebianSource, Recipe, Source
+from toolchain.inputs import fetch
+from toolchain.inputs.recipe import DebianSource, Recipe, Source
 
 PAYLOAD = os.urandom(300_000)
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()

@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 from cli import doit
 
-from toolchain import cruby, gc, lock
+from toolchain import gc
+from toolchain.build import cruby
+from toolchain.inputs import lock
 from toolchain.locks import held
 from toolchain.paths import CACHE_ENV, cache_root
-from toolchain.run import DEFAULT_PROFILE, compiled_path
+from toolchain.run.runner import DEFAULT_PROFILE, compiled_path
 
 pytestmark = pytest.mark.e2e
 STALE_KEY = "0" * 16

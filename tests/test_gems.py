@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 from cli import assert_did_no_work, assert_task_printed_wasm, doit, run_cli
 
-from toolchain import gems, link, product, recipe, suites
+from toolchain import product
+from toolchain.build import gems, link
 from toolchain.errors import UserError
-from toolchain.run import Artifact, RubyWasm, artifact_path
-from toolchain.verify import verification_dir
-from toolchain.workers import worker_pool
+from toolchain.inputs import recipe
+from toolchain.run.runner import Artifact, RubyWasm, artifact_path
+from toolchain.run.workers import worker_pool
+from toolchain.verify import suites
+from toolchain.verify.verification import verification_dir
 
 pytestmark = pytest.mark.e2e
 HELLO = 'require "nokogiri"; puts Nokogiri::XML("<a><b>hi</b></a>").at("b").text'

@@ -6,7 +6,7 @@ import importlib.util
 from cli import doit
 from doit.loader import load_tasks
 
-from toolchain import recipe
+from toolchain.inputs import recipe
 from toolchain.paths import PROJECT_ROOT
 
 STAGES = ("fetch", "lib", "twin", "configure", "make", "gem", "extension", "link", "artifact")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from toolchain.fetch import sha256_file
-from toolchain.integrity import altered_files, stamp_path
+from toolchain.inputs.fetch import sha256_file
+from toolchain.publish.integrity import altered_files, stamp_path
 
 
 def _published(directory: Path, a_while_ago: bool = True) -> Path:

@@ -6,10 +6,11 @@ import subprocess
 
 import pytest
 
-from toolchain import cruby, providers
+from toolchain.build import cruby
+from toolchain.build.libraries import LibraryBuild, build_library, plan_library
 from toolchain.errors import UserError
-from toolchain.libraries import LibraryBuild, build_library, plan_library
-from toolchain.source import Patch
+from toolchain.inputs import providers
+from toolchain.inputs.source import Patch
 
 pytestmark = pytest.mark.e2e
 
@@ -87,4 +88,5 @@ def test_full_profile_hands_each_library_prefix_to_configure(toolchain):
     assert build.inputs()["libraries"]["openssl"]["key"] == build.libraries[2].key
     default = cruby.plan("3.3", "default", "auto", quiet=True)
     assert default.libraries == () and not any("--with-zlib-dir" in a for a in default.configure_args())
+
 

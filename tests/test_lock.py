@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import cruby, lock, nightly, product, providers, recipe, source
+from toolchain import product
+from toolchain.build import cruby
 from toolchain.errors import UserError
+from toolchain.inputs import lock, providers, recipe, source
 from toolchain.paths import PATCHES_DIR, RECIPES_DIR
+from toolchain.publish import nightly
 
 LIBXML2_PATCH = "libxml2/0001-wasi-no-dup-for-compressed-stdio.patch"
 

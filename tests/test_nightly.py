@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from cli import doit
 
-from toolchain import nightly
 from toolchain.paths import build_root
-from toolchain.run import Artifact, artifact_dir
+from toolchain.publish import nightly
+from toolchain.run.runner import Artifact, artifact_dir
 
 pytestmark = pytest.mark.e2e
 MINIMAL = nightly.Product("profile", "3.3", "minimal")

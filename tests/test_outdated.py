@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from cli import doit
-from toolchain import fetch, recipe
-from toolchain.lock import LOCK_FILE
+
+from toolchain.inputs import fetch, recipe
+from toolchain.inputs.lock import LOCK_FILE
 from toolchain.paths import RECIPES_DIR
 
 ZLIB = recipe.load("zlib")

@@ -12,25 +12,26 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-
 from cli import Background, doit
-from toolchain import recipe
+
+from toolchain.inputs import recipe
 from toolchain.paths import BUILD_ROOT_ENV
 from toolchain.steps import run_guarded
 
 FETCH = """
 import sys
-from toolchain import fetch
-from toolchain.recipe import Source
+from toolchain.inputs import fetch
+from toolchain.inputs.recipe import Source
 print(fetch.fetch_source(Source(sha256=sys.argv[1], url=sys.argv[2])))
 """
 FETCH_DEBIAN_SOURCE = """
 import sys
-from toolchain import fetch, recipe
+from toolchain.inputs import fetch, recipe
 print(fetch.fetch_source(next(s for s in recipe.load(sys.argv[1]).sources if s.debian)))
 """
 BUILD_ZLIB = """
-from toolchain import libraries, providers
+from toolchain.build import libraries
+from toolchain.inputs import providers
 print(libraries.build_library(libraries.plan_library("zlib", providers.resolve("auto", quiet=True))))
 """
 
@@ -169,7 +170,7 @@ def test_killing_the_orchestrator_mid_build_stops_its_commands_and_the_rerun_bui
 ESCAPING_PHASE = """
 import sys
 from pathlib import Path
-from toolchain.phases import PhasedBuild
+from toolchain.build.phases import PhasedBuild
 directory = Path(sys.argv[1])
 PhasedBuild(directory, {"PATH": "/usr/bin:/bin"}).run(
     "escape", "a command that leaves its process group",

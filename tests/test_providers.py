@@ -3,10 +3,10 @@ import subprocess
 
 import pytest
 
-from toolchain import debian, providers
-from toolchain.paths import BUILD_ROOT_ENV, SOURCE_ROOT_ENV
-from toolchain.phases import build_environment
+from toolchain.build.phases import build_environment
 from toolchain.errors import UserError
+from toolchain.inputs import debian, providers
+from toolchain.paths import BUILD_ROOT_ENV, SOURCE_ROOT_ENV
 
 
 def test_unknown_provider_is_a_user_error():

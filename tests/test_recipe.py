@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import recipe
 from toolchain.errors import UserError
+from toolchain.inputs import recipe
 
 GOOD = """
 name = "demo"

@@ -8,9 +8,9 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from toolchain import providers
-from toolchain.phases import build_environment
-from toolchain.release import compare_trees, deterministic_tarball, sha256sums, wasm_sections
+from toolchain.build.phases import build_environment
+from toolchain.inputs import providers
+from toolchain.publish.release import compare_trees, deterministic_tarball, sha256sums, wasm_sections
 
 EPOCH = 1744156800  # 2025-04-09
 

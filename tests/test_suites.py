@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from toolchain.suites import MINITEST_MARK, parse_minitest
+from toolchain.verify.suites import MINITEST_MARK, parse_minitest
 
 
 def marked(**event: str) -> str:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from cli import assert_did_no_work, doit
 
-from toolchain import known_failures, suites
-from toolchain.known_failures import KnownFailure, Plan, judge
-from toolchain.launcher import request
-from toolchain.run import DEFAULT_PROFILE
-from toolchain.verify import verification_dir
+from toolchain.run.launcher import request
+from toolchain.run.runner import DEFAULT_PROFILE
+from toolchain.verify import known_failures, suites
+from toolchain.verify.known_failures import KnownFailure, Plan, judge
+from toolchain.verify.verification import verification_dir
 
 pytestmark = pytest.mark.e2e
 SUMMARY_LINE = re.compile(r"^(\d+) tests, \d+ assertions, (\d+) failures, (\d+) errors, (\d+) skips$", re.M)

@@ -21,14 +21,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cruby, gems, lock, product, providers, recipe
-from .known_failures import PLANS_DIR, load_plan
+from . import product
+from .build import cruby, gems
+from .build.phases import KeyedBuild, dependencies_first
+from .inputs import lock, providers, recipe
 from .locks import held_if_free
-from .nightly import RECORD, products, releases_dir, repro_roots
 from .paths import artifact_root, build_root, cache_root
-from .phases import KeyedBuild, dependencies_first
-from .run import compiled_path
+from .publish.nightly import RECORD, products, releases_dir, repro_roots
+from .run.runner import compiled_path
 from .steps import say
+from .verify.known_failures import PLANS_DIR, load_plan
 
 KEEP_RELEASES = 3
 SET_ASIDE = ".gc-"  # prefix of an entry being removed

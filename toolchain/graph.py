@@ -24,11 +24,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from . import baseruby, cruby, fetch, gems, libraries, link, product, providers, recipe
-from .artifact import is_current
+from . import product
+from .build import baseruby, cruby, gems, libraries, link
+from .build.phases import PhasedBuild
 from .errors import UserError, reporting_user_errors
-from .phases import PhasedBuild
-from .run import artifact_path
+from .inputs import fetch, providers, recipe
+from .publish.artifact import is_current
+from .run.runner import artifact_path
 from .steps import say
 
 STAGE_PROVIDER = "auto"

@@ -7,6 +7,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECIPES_DIR = PROJECT_ROOT / "recipes"
 PATCHES_DIR = PROJECT_ROOT / "patches"
+RUBY_SUPPORT = Path(__file__).with_name("ruby")  # Ruby scripts the builds and the test harness load
 CACHE_ENV = "RUBY_WASM_CACHE"
 
 

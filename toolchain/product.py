@@ -9,18 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import cruby, gems, link
-from .baseruby import build_native
-from .artifact import ArtifactSpec, assemble, is_current
-from .cruby import RubyBuild
+from .build import cruby, gems, link
+from .build.baseruby import build_native
+from .build.cruby import RubyBuild
+from .build.gems import SITE_RUBY, BuiltExtension, ExtensionBuild, GemSource
+from .build.phases import KeyedBuild
 from .errors import UserError
-from .gems import SITE_RUBY, BuiltExtension, ExtensionBuild, GemSource
-from .known_failures import PLANS_DIR
-from .phases import KeyedBuild
-from .run import DEFAULT_PROFILE, Artifact, artifact_dir, artifact_path
+from .publish.artifact import ArtifactSpec, assemble, is_current
+from .run.runner import DEFAULT_PROFILE, Artifact, artifact_dir, artifact_path
 from .steps import say
-from .known_failures import Plan, load_plan
-from .verify import Verification, is_verified, verify_suites
+from .verify.known_failures import PLANS_DIR, Plan, load_plan
+from .verify.verification import Verification, is_verified, verify_suites
 
 # A gem's artifact runs the gem's own tests (minitest) and the series' endurance programs, which
 # its plan takes from the series' plan.

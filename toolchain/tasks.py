@@ -5,11 +5,13 @@ import os
 import shlex
 from collections.abc import Callable, Sequence
 
-from . import gc, graph, lock, nightly, outdated, product, providers, recipe
-from .known_failures import PLANS_DIR, load_plan
+from . import gc, graph, product
 from .errors import UserError, reporting_user_errors
-from .run import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
-from .suites import RUBY_SUITES
+from .inputs import lock, outdated, providers, recipe
+from .publish import nightly
+from .run.runner import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
+from .verify.known_failures import PLANS_DIR, load_plan
+from .verify.suites import RUBY_SUITES
 
 PARAMS = {
     "ruby": {"name": "ruby", "long": "ruby", "default": "3.3", "help": "Ruby series (a recipes/ruby-<series>.toml)"},

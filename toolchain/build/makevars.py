@@ -6,7 +6,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 MAKE_FRAGMENTS = Path(__file__).with_name("make")
 PRINT_MK = MAKE_FRAGMENTS / "print.mk"

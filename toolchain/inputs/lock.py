@@ -13,11 +13,11 @@ import json
 from importlib.metadata import version
 from pathlib import Path
 
+from ..errors import UserError
+from ..paths import PATCHES_DIR, PROJECT_ROOT, RECIPES_DIR
+from ..steps import write_atomic
 from . import providers, recipe
-from .errors import UserError
-from .paths import PATCHES_DIR, PROJECT_ROOT, RECIPES_DIR
 from .recipe import Recipe, Source
-from .steps import write_atomic
 
 LOCK_FILE = PROJECT_ROOT / "ruby-wasm.lock"
 PYTHON_DEPENDENCIES = ("doit", "requests", "wasmtime", "pytest")

@@ -5,8 +5,8 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from ..steps import write_atomic
 from .known_failures import Plan, Verdict
-from .steps import write_atomic
 from .suites import SuiteRun
 
 MESSAGE_LIMIT = 4000

@@ -20,13 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UserError
+from ..locks import once
+from ..paths import cache_dir
+from ..steps import replace_dir, say, step, write_atomic
 from . import recipe
-from .errors import UserError
 from .extract import extract_tar, single_top_dir
 from .fetch import fetch_recipe
-from .locks import once
-from .paths import cache_dir
-from .steps import replace_dir, say, step, write_atomic
 
 PROVIDERS = ("auto", "wasi-sdk", "debian", "path")
 DEBIAN_PACKAGES = ("clang-19", "lld-19", "llvm-19", "libclang-rt-19-dev-wasm32", "wasi-libc", "binaryen")

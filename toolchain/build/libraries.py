@@ -10,12 +10,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import fetch, recipe
-from .errors import UserError
+from ..errors import UserError
+from ..inputs import fetch, recipe
+from ..inputs.providers import Toolchain
+from ..inputs.recipe import Recipe, Source
+from ..inputs.source import Patch, patches_for, source_inputs
 from .phases import KeyedBuild, PhasedBuild, build_environment, dependencies_first
-from .providers import Toolchain
-from .recipe import Recipe, Source
-from .source import Patch, patches_for, source_inputs
 
 # Libraries are optimized for size: Asyncify roughly doubles the code of every function that may
 # unwind, so each byte saved before it counts twice, and -Oz gives 10-20% less code than -Os.

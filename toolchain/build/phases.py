@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from .extract import newest_mtime
-from .locks import once
-from .paths import BUILD_ROOT_ENV, SOURCE_ROOT_ENV, build_root
-from .providers import Toolchain
-from .source import Patch, prepare_tree
-from .steps import run_logged, step, write_atomic
+from ..inputs.extract import newest_mtime
+from ..inputs.providers import Toolchain
+from ..inputs.source import Patch, prepare_tree
+from ..locks import once
+from ..paths import BUILD_ROOT_ENV, SOURCE_ROOT_ENV, build_root
+from ..steps import run_logged, step, write_atomic
 
 
 T = TypeVar("T")

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .errors import UserError
-from .paths import RECIPES_DIR
+from ..errors import UserError
+from ..paths import RECIPES_DIR
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 VERSION_RE = re.compile(r"^\d+(\.\d+){0,3}$")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .fetch import settled, sha256_file
-from .steps import write_atomic
+from ..inputs.fetch import settled, sha256_file
+from ..steps import write_atomic
 
 SUMS = "SHA256SUMS"
 

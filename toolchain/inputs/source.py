@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
+from ..paths import PATCHES_DIR
 from .extract import extract_tar, is_package, single_top_dir
-from .paths import PATCHES_DIR
 from .recipe import Recipe, Source
 
 

@@ -13,16 +13,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import fetch, recipe
+from ..errors import UserError
+from ..paths import RUBY_SUPPORT
+from ..inputs import fetch, recipe
+from ..inputs.fetch import sha256_file
+from ..inputs.recipe import Recipe, Source
+from ..inputs.source import Patch, patches_for, source_inputs
 from .cruby import TARGET, RubyBuild
-from .errors import UserError
-from .fetch import sha256_file
 from .libraries import LibraryBuild, build_library, plan_library
 from .makevars import make_variables
 from .phases import KeyedBuild, PhasedBuild, build_environment, dependencies_first
-from .recipe import Recipe, Source
-from .source import Patch, patches_for, source_inputs
-from .suites import RUBY_SUPPORT
 
 # Loaded (-r) before CRuby's fake.rb, which keeps the $static it finds.
 STATIC_EXT = RUBY_SUPPORT / "static_ext.rb"

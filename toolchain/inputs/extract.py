@@ -11,8 +11,8 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from .errors import UserError
-from .steps import replace_dir
+from ..errors import UserError
+from ..steps import replace_dir
 
 AR_MAGIC = b"!<arch>\n"
 AR_HEADER = 60

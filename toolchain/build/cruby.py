@@ -12,15 +12,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import fetch, providers, recipe
+from ..inputs import fetch, providers, recipe
+from ..inputs.providers import Toolchain
+from ..inputs.recipe import Recipe, Source
+from ..inputs.source import Patch, patch_inputs, patches_for
+from ..paths import portable
+from ..steps import write_atomic
 from .baseruby import BaseRuby, NativeRuby, build_native, skip_bundled_gems
 from .libraries import LibraryBuild, build_library, plan_library
-from .paths import portable
 from .phases import KeyedBuild, PhasedBuild, build_environment
-from .providers import Toolchain
-from .recipe import Recipe, Source
-from .source import Patch, patch_inputs, patches_for
-from .steps import write_atomic
 
 STACK_SIZE = 16 * 1024 * 1024
 LDFLAGS = f"-Xlinker --stack-first -Xlinker -z -Xlinker stack-size={STACK_SIZE}"

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..inputs.fetch import sha256_file
+from ..steps import write_atomic
 from .cruby import POSTLINK, RubyBuild
-from .fetch import sha256_file
 from .gems import BuiltExtension, ExtensionBuild
 from .libraries import OPTFLAGS
 from .makevars import MAKE_FRAGMENTS, make_variables
 from .phases import KeyedBuild, PhasedBuild, build_environment
-from .steps import write_atomic
 
 RELINK_MK = MAKE_FRAGMENTS / "relink.mk"
 

@@ -7,7 +7,7 @@ two are compared file by file (wasm files section by section). The release direc
 artifacts, one deterministic .tar.gz each, SHA256SUMS, each manifest and verification report,
 a JSON build record and a summary; `releases/latest` points at the newest.
 
-The inputs must match the committed lock file (toolchain/lock.py). A second run with nothing
+The inputs must match the committed lock file (toolchain/inputs/lock.py). A second run with nothing
 changed does no build work: the record of the last release names every artifact's key.
 """
 from __future__ import annotations
@@ -23,17 +23,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import cruby, fetch, lock, product, recipe
-from .errors import UserError
-from .extract import newest_mtime
-from .fetch import sha256_file
-from .known_failures import PLANS_DIR
-from .paths import ARTIFACT_ROOT_ENV, BUILD_ROOT_ENV, cache_dir, cache_root
+from .. import product
+from ..build import cruby
+from ..errors import UserError
+from ..inputs import fetch, lock, recipe
+from ..inputs.extract import newest_mtime
+from ..inputs.fetch import sha256_file
+from ..paths import ARTIFACT_ROOT_ENV, BUILD_ROOT_ENV, cache_dir, cache_root
+from ..run.runner import Artifact
+from ..steps import replace_dir, run_guarded, say, step, write_atomic
+from ..verify.known_failures import PLANS_DIR
+from ..verify.suites import RUBY_SUITES
+from ..verify.verification import verification_dir
 from .release import compare_trees, deterministic_tarball, sha256sums
-from .run import Artifact
-from .steps import replace_dir, run_guarded, say, step, write_atomic
-from .suites import RUBY_SUITES
-from .verify import verification_dir
 
 RECORD = "build-record.json"
 
@@ -90,7 +92,7 @@ def build_again(item: Product, provider: str) -> Path:
     """Build the product in a separate process under the second roots; return its artifact directory."""
     build_root, artifacts = repro_roots()
     env = {**os.environ, BUILD_ROOT_ENV: str(build_root), ARTIFACT_ROOT_ENV: str(artifacts)}
-    command = [sys.executable, "-m", "toolchain.nightly", "build-one", item.kind, item.series, item.target,
+    command = [sys.executable, "-m", "toolchain.publish.nightly", "build-one", item.kind, item.series, item.target,
                "--toolchain", provider]
     result = run_guarded(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = cache_dir("repro") / f"{item.name}.log"
@@ -246,7 +248,7 @@ def run_nightly(series: str, provider: str, workers: int) -> Path:
 
 
 def main() -> int:
-    """`python -m toolchain.nightly build-one <kind> <series> <target>`: the second build's process."""
+    """`python -m toolchain.publish.nightly build-one <kind> <series> <target>`: the second build's process."""
     parser = argparse.ArgumentParser(description="Build one nightly product (used for the second build).")
     parser.add_argument("command", choices=["build-one"])
     parser.add_argument("kind", choices=["profile", "ext"])

@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UserError
-from .launcher import SOCKET_ENV, request
-from .workers import LAUNCHER
+from ..errors import UserError
+from ..paths import RUBY_SUPPORT
+from ..run.launcher import SOCKET_ENV, request
+from ..run.workers import LAUNCHER
 
-RUBY_SUPPORT = Path(__file__).with_name("ruby")
 BTEST_REPORTER = RUBY_SUPPORT / "btest_reporter.rb"
 BTEST_TIMEOUT = 120.0
 TEST_FILE_TIMEOUT = 180.0

@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..errors import SourceUnavailable, UserError
+from ..steps import write_atomic
 from . import debian, fetch, lock, recipe
-from .errors import SourceUnavailable, UserError
 from .recipe import VERSION_RE, DebianSource, Recipe, Source
-from .steps import write_atomic
 
 UPSTREAM_TIMEOUT = 5
 # <package>_<version>.orig.tar.<ext>, <package>_<version>.dsc, <package>_<version>_<arch>.deb

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from .errors import SourceUnavailable, UserError
-from .locks import held
-from .paths import cache_dir
+from ..errors import SourceUnavailable, UserError
+from ..locks import held
+from ..paths import cache_dir
+from ..steps import run_guarded, say, write_atomic
 from .recipe import DebianSource
-from .steps import run_guarded, say, write_atomic
 
 APT_ETC = Path("/etc/apt")
 OS_RELEASE = Path("/etc/os-release")

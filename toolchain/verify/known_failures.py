@@ -15,8 +15,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
-from .paths import PROJECT_ROOT
+from ..errors import UserError
+from ..paths import PROJECT_ROOT
 from .suites import SUITES, EndurancePlan, EnduranceProgram, TestResult
 
 PLANS_DIR = PROJECT_ROOT / "verification"

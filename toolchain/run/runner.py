@@ -17,11 +17,11 @@ from pathlib import Path
 
 import wasmtime
 
-from .errors import UserError
-from .fetch import sha256_file
-from .integrity import altered_files
-from .paths import artifact_root, cache_dir
-from .steps import say, write_atomic
+from ..errors import UserError
+from ..inputs.fetch import sha256_file
+from ..paths import artifact_root, cache_dir
+from ..publish.integrity import altered_files
+from ..steps import say, write_atomic
 
 WASMTIME_VERSION = version("wasmtime")
 # Each Ruby-level block call nests several C frames on wasm's own call stack, which wasmtime
@@ -281,6 +281,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wasm trap: {result.trap}", file=sys.stderr)
     return result.exit_code
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import SourceUnavailable, UserError
+from ..locks import held
+from ..paths import cache_dir
+from ..steps import say, write_atomic
 from . import debian
-from .errors import SourceUnavailable, UserError
-from .locks import held
-from .paths import cache_dir
 from .recipe import Recipe, Source, url_file_name
-from .steps import say, write_atomic
 
 if TYPE_CHECKING:
     import requests

@@ -8,15 +8,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
-from .fetch import sha256_file
+from ..errors import UserError
+from ..inputs.fetch import sha256_file
+from ..paths import RUBY_SUPPORT, cache_dir
+from ..run.runner import ENGINE_SETTINGS, WASMTIME_VERSION, Artifact, Mount, RubyWasm
+from ..run.workers import worker_pool
+from ..steps import say, step, write_atomic
 from .known_failures import Plan, judge
-from .paths import cache_dir
 from .reports import table, write_reports
-from .run import ENGINE_SETTINGS, WASMTIME_VERSION, Artifact, Mount, RubyWasm
-from .steps import say, step, write_atomic
-from .suites import RUBY_SUPPORT, SuiteContext, TestResult, run_suite
-from .workers import worker_pool
+from .suites import SuiteContext, TestResult, run_suite
 
 SMOKE_SCRIPT = RUBY_SUPPORT / "smoke.rb"
 SMOKE_TIMEOUT = 300

@@ -13,12 +13,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fetch import sha256_file
+from ..inputs.fetch import sha256_file
+from ..locks import held
+from ..run.runner import Artifact, artifact_path
+from ..steps import replace_dir, step, write_atomic
+from ..verify.verification import smoke
 from .integrity import SUMS, altered_files, expected_digests
-from .locks import held
-from .run import Artifact, artifact_path
-from .steps import replace_dir, step, write_atomic
-from .verify import smoke
 
 
 @dataclass(frozen=True)

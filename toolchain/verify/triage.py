@@ -1,6 +1,6 @@
 """Proposes known-failure entries for the unexpected failures of the last verification run.
 
-    python -m toolchain.triage [--ruby 3.3] [--profile full | --artifact ruby-3.3-nokogiri] > proposals.toml
+    python -m toolchain.verify.triage [--ruby 3.3] [--profile full | --artifact ruby-3.3-nokogiri] > proposals.toml
 
 Each failure is classified by what its message or source shows (a child process, a thread,
 a Ractor...). Entries it cannot classify get reason "bug" and a why starting with REVIEW:
@@ -13,8 +13,8 @@ import json
 import re
 import sys
 
-from .run import DEFAULT_PROFILE
-from .verify import verification_dir
+from ..run.runner import DEFAULT_PROFILE
+from .verification import verification_dir
 
 # (pattern over message, reason category, why) — first match wins.
 RULES = [

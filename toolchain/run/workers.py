@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .run import Artifact, Mount, RubyWasm
+from .runner import Artifact, Mount, RubyWasm
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 
@@ -65,7 +65,7 @@ def _serve(listener: socket.socket, artifact: Artifact) -> None:
 
 def _start_worker(listener: socket.socket, artifact: Artifact) -> subprocess.Popen:
     fd = listener.fileno()
-    command = [sys.executable, "-m", "toolchain.workers", "--fd", str(fd), str(artifact.directory)]
+    command = [sys.executable, "-m", "toolchain.run.workers", "--fd", str(fd), str(artifact.directory)]
     return subprocess.Popen(command, pass_fds=[fd], stdin=subprocess.DEVNULL)
 
 

@@ -15,12 +15,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
-from .paths import cache_dir
+from ..errors import UserError
+from ..inputs.providers import install_debian_packages
+from ..inputs.recipe import Recipe, Source
+from ..inputs.source import Patch, source_inputs
+from ..paths import cache_dir
 from .phases import KeyedBuild, PhasedBuild
-from .providers import install_debian_packages
-from .recipe import Recipe, Source
-from .source import Patch, source_inputs
 
 PREFIX = "/usr/local"
 CONFIGURE_ARGS = (f"--prefix={PREFIX}", "--enable-load-relative", "--disable-install-doc",
