@@ -8,8 +8,9 @@ from doit.loader import load_tasks
 
 from toolchain.inputs import recipe
 from toolchain.paths import PROJECT_ROOT
+from toolchain.verify.suites import RUBY_SUITES
 
-STAGES = ("fetch", "lib", "twin", "configure", "make", "gem", "extension", "link", "artifact")
+STAGES = ("fetch", "lib", "twin", "configure", "make", "gem", "extension", "link", "artifact", "suite")
 
 
 def task_deps(*command_line: str) -> dict[str, list[str]]:
@@ -43,6 +44,7 @@ def test_doit_list_all_shows_a_stage_task_for_every_recipe_profile_and_gem(priva
                 *(f"fetch:{name}" for name in ["ruby-3.3", *libraries, *gems]),
                 *(f"{stage}:3.3-{profile}" for stage in ("configure", "make") for profile in profiles),
                 *(f"artifact:ruby-3.3-{profile}" for profile in profiles),
+                *(f"suite:ruby-3.3-{profile}-{suite}" for profile in profiles for suite in RUBY_SUITES),
                 *(f"{stage}:3.3-nokogiri" for stage in ("extension", "link")), "artifact:ruby-3.3-nokogiri"}
     assert expected <= listed, expected - listed
 
@@ -58,6 +60,10 @@ def test_independent_stages_do_not_wait_for_each_other():
     assert reaches(deps, "extension:3.3-nokogiri", "lib:libxslt") and reaches(deps, "extension:3.3-nokogiri", "make:3.3-full")
     assert reaches(deps, "artifact:ruby-3.3-nokogiri", "link:3.3-nokogiri") and reaches(deps, "ruby_wasm", "twin:3.3")
     assert reaches(deps, "verify", "artifact:ruby-3.3-full")
+    # the suites run side by side, each after the artifact and the twin (bootstraptest's driver)
+    assert not reaches(deps, "suite:ruby-3.3-full-test-all", "suite:ruby-3.3-full-basictest")
+    assert reaches(deps, "suite:ruby-3.3-full-endurance", "artifact:ruby-3.3-full")
+    assert reaches(deps, "suite:ruby-3.3-full-bootstraptest", "twin:3.3")
 
 
 def test_doit_info_says_why_a_stage_would_run(private_cache):
@@ -79,3 +85,6 @@ def test_the_product_task_follows_the_stages_of_what_was_asked_for():
     assert task_deps("ruby_wasm", "--profile", "minimal")["ruby_wasm"] == ["artifact:ruby-3.3-minimal"]
     # another toolchain than the stages' builds the product in one step, as before
     assert task_deps("ruby_wasm", "--toolchain", "wasi-sdk")["ruby_wasm"] == []
+    # verify reports on the stages of the suites it was asked for
+    assert task_deps("verify", "--suites", "basictest,endurance")["verify"] == [
+        "artifact:ruby-3.3-full", "suite:ruby-3.3-full-basictest", "suite:ruby-3.3-full-endurance"]

@@ -2,6 +2,7 @@
 the known-failure logic, and one full `doit verify` run that every report test shares."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -14,7 +15,7 @@ from toolchain.run.launcher import request
 from toolchain.run.runner import DEFAULT_PROFILE
 from toolchain.verify import known_failures, suites
 from toolchain.verify.known_failures import KnownFailure, Plan, judge
-from toolchain.verify.verification import verification_dir
+from toolchain.verify.verification import results_path, verification_dir
 
 pytestmark = pytest.mark.e2e
 SUMMARY_LINE = re.compile(r"^(\d+) tests, \d+ assertions, (\d+) failures, (\d+) errors, (\d+) skips$", re.M)
@@ -43,6 +44,31 @@ def test_junit_reports_agree_with_the_summary(full_verification):
 
 def test_second_verify_does_no_work(full_verification):
     assert_did_no_work(doit("verify"), "verify")
+
+
+def outcomes(results_file: Path) -> list[tuple[str, str]]:
+    return [(r["name"], r["outcome"]) for r in json.loads(results_file.read_text())["results"]]
+
+
+def test_each_suite_runs_once_for_every_report_that_selects_it(full_verification):
+    """verify reports on the suite stages' kept results: a report over fewer suites runs none
+    again, and a suite whose results were cleaned runs again, alone."""
+    basictest = results_path(f"ruby-3.3-{DEFAULT_PROFILE}", "basictest")
+    kept = outcomes(basictest)
+    fewer = doit("verify", "--suites", "basictest,endurance")
+    said = fewer.stdout + fewer.stderr
+    assert fewer.returncode == 0 and "==> basictest" not in said, said[-2000:]
+    assert re.search(r"basictest: \d+ run, 0 unexpected", said), said[-2000:]
+    cleaned = doit("clean", "suite:ruby-3.3-full-basictest")
+    assert cleaned.returncode == 0 and not basictest.exists(), cleaned.stdout + cleaned.stderr
+    again = doit("verify", "--suites", "basictest")
+    said = again.stdout + again.stderr
+    assert again.returncode == 0, said[-2000:]
+    assert "==> basictest" in said and "==> test-all" not in said
+    assert outcomes(basictest) == kept
+    whole = doit("verify")  # the whole report again, from kept results, for the tests after this one
+    said = whole.stdout + whole.stderr
+    assert whole.returncode == 0 and "==> test-all" not in said, said[-2000:]
 
 
 def test_test_all_results_match_the_harness_summary(context):

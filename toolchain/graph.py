@@ -4,6 +4,7 @@
     fetch:ruby-S    ->  twin:S  ->  configure:S-P  ->  make:S-P  ->  artifact:ruby-S-P
     fetch:<gem>     ->  gem:<gem>  ->  extension:S-<gem> (after make:S-<its profile>)
                                    ->  link:S-<gem>  ->  artifact:ruby-S-<gem>
+    artifact:ruby-S-P  ->  suite:ruby-S-P-<suite>  (basictest, bootstraptest, test-all, endurance)
 
 A stage is up to date when its keyed output exists for the current inputs: the same stamps and
 manifests the builds themselves check, found by planning from the cache alone (memoized per
@@ -19,6 +20,7 @@ recipes and nothing else.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -32,6 +34,8 @@ from .inputs import fetch, providers, recipe
 from .publish.artifact import is_current
 from .run.runner import artifact_path
 from .steps import say
+from .verify.suites import RUBY_SUITES
+from .verify.verification import results_path, suite_is_verified
 
 STAGE_PROVIDER = "auto"
 Task = dict
@@ -109,6 +113,12 @@ def ruby_artifact_current(series: str, profile: str) -> bool:
     return build is not None and is_current(artifact_path(build.name), build.key)
 
 
+def suite_verified(series: str, profile: str, suite: str) -> bool:
+    build = ruby_build(series, profile)
+    return build is not None and is_current(artifact_path(build.name), build.key) and \
+        suite_is_verified(product.ruby_verification(build), suite)
+
+
 def ext_artifact_current(series: str, gem: str) -> bool:
     ext = ext_product(series, gem)
     return ext is not None and is_current(artifact_path(ext.name), ext.key)
@@ -144,6 +154,11 @@ def make_stage(series: str, profile: str) -> None:
 @reporting_user_errors
 def ruby_artifact_stage(series: str, profile: str) -> None:
     product.build_ruby_wasm(series, profile, STAGE_PROVIDER)
+
+
+@reporting_user_errors
+def suite_stage(series: str, profile: str, suite: str) -> None:
+    product.verify_ruby_suite(series, profile, STAGE_PROVIDER, suite, os.cpu_count() or 1)
 
 
 @reporting_user_errors
@@ -208,6 +223,10 @@ def clean_link(series: str, gem: str) -> None:
 
 def clean_artifact(name: str) -> None:
     remove_tree(artifact_path(name))
+
+
+def clean_suite(name: str, suite: str) -> None:
+    results_path(name, suite).unlink(missing_ok=True)
 
 
 # --- the tasks -------------------------------------------------------------------------------------
@@ -276,6 +295,10 @@ def _ruby_stages(series: str) -> Iterator[tuple[str, Task]]:
         yield "artifact", stage(name, f"assemble and smoke-check {name}", (ruby_artifact_stage, [series, profile]),
                                 (ruby_artifact_current, [series, profile]), [f"make:{instance}"],
                                 (clean_artifact, [name]), (manifest(name),))
+        for suite in RUBY_SUITES:
+            yield "suite", stage(suite_task(name, suite), f"run {suite} against {name}",
+                                 (suite_stage, [series, profile, suite]), (suite_verified, [series, profile, suite]),
+                                 [f"artifact:{name}", f"twin:{series}"], (clean_suite, [name, suite]))
     for gem in gems_with_extensions():
         instance, name = f"{series}-{gem.name}", f"ruby-{series}-{gem.name}"
         yield "extension", stage(instance, f"cross-build {gem.name}'s C extension against CRuby {series}",
@@ -316,7 +339,12 @@ STAGE_DOCS = {
     "extension": "Cross-build a gem's C extension against a CRuby build",
     "link": "Link ruby.wasm with a gem's extension and Asyncify it",
     "artifact": "Assemble and smoke-check a published artifact (ruby.wasm, its tree, manifest, SHA256SUMS)",
+    "suite": "Run one of Ruby's test suites (or the endurance suite) against an artifact; doit verify reports on them",
 }
+
+
+def suite_task(artifact_name: str, suite: str) -> str:
+    return f"{artifact_name}-{suite}"
 
 
 def stage_tasks() -> Iterator[Task]:

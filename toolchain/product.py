@@ -19,7 +19,7 @@ from .publish.artifact import ArtifactSpec, assemble, is_current
 from .run.runner import DEFAULT_PROFILE, Artifact, artifact_dir, artifact_path
 from .steps import say
 from .verify.known_failures import PLANS_DIR, Plan, load_plan
-from .verify.verification import Verification, is_verified, verify_suites
+from .verify.verification import Verification, is_verified, verify_suite, verify_suites
 
 # A gem's artifact runs the gem's own tests (minitest) and the series' endurance programs, which
 # its plan takes from the series' plan.
@@ -72,6 +72,13 @@ def verify_ruby_wasm(series: str, profile: str, provider: str, suites: list[str]
     _build(build)
     build_native(build.native)  # runs bootstraptest and is the endurance suite's reference
     return verify_suites(ruby_verification(build), suites, strict, workers)
+
+
+def verify_ruby_suite(series: str, profile: str, provider: str, suite: str, workers: int) -> None:
+    """One of Ruby's suites against the published artifact (the artifact stage comes first)."""
+    build = cruby.plan(series, profile, provider)
+    build_native(build.native)
+    verify_suite(ruby_verification(build), suite, workers)
 
 
 def ruby_wasm_is_verified(series: str, profile: str, provider: str, suites: list[str], strict: bool) -> bool:

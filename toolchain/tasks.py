@@ -55,23 +55,25 @@ def _check_ext(gem: str, ruby: str, toolchain: str, test_deps: Sequence[str] = (
     _check_ruby_wasm(ruby, recipe.load(gem).ruby_profile or DEFAULT_PROFILE, toolchain)
 
 
-def ruby_product(ruby: str, profile: str, toolchain: str, suites: str = RUBY_SUITES[0]) -> dict:
+def ruby_product(ruby: str, profile: str, toolchain: str, suites: str | None = None) -> dict:
     """What a ruby.wasm product task adds to its action: when the stages build what was asked for
-    (the toolchain auto picks, valid options), it comes after its artifact's stage, and runs again
-    when that stage published the artifact anew (its manifest is a file_dep); else its own action
-    builds it in one step, or reports what is wrong. (A gem's tasks, ext:<gem> and
-    verify_ext:<gem>, always build in one step: doit gives a sub-task's options only to its
-    actions, so stages before it could not know which Ruby or toolchain, nor wait for the options
-    to be checked; `doit artifact:ruby-3.3-<gem>` is the staged way.)"""
+    (the toolchain auto picks, valid options), it comes after its artifact's stage, and after the
+    stages of the suites it reports on; it runs again when the artifact stage published the
+    artifact anew (its manifest is a file_dep). Else its own action builds (and verifies) in one
+    step, or reports what is wrong. (A gem's tasks, ext:<gem> and verify_ext:<gem>, always work in
+    one step: doit gives a sub-task's options only to its actions, so stages before it could not
+    know which Ruby or toolchain, nor wait for the options to be checked; `doit
+    artifact:ruby-3.3-<gem>` is the staged way.)"""
     try:
         _check_ruby_wasm(ruby, profile, toolchain)
-        _suite_list(suites)
+        chosen = _suite_list(suites) if suites is not None else []
     except UserError:
         return {}
     name = f"ruby-{ruby}-{profile}"
-    if toolchain != graph.STAGE_PROVIDER or not graph.existing(f"artifact:{name}"):
-        return {}  # another toolchain, or a broken recipe took the stage down
-    return {"task_dep": [f"artifact:{name}"], "file_dep": [str(graph.manifest(name))]}
+    stages = [f"artifact:{name}", *(f"suite:{graph.suite_task(name, suite)}" for suite in chosen)]
+    if toolchain != graph.STAGE_PROVIDER or len(graph.existing(*stages)) < len(stages):
+        return {}  # another toolchain, or a broken recipe took the stages down
+    return {"task_dep": stages, "file_dep": [str(graph.manifest(name))]}
 
 
 @reporting_user_errors

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UserError
@@ -14,9 +13,9 @@ from ..paths import RUBY_SUPPORT, cache_dir
 from ..run.runner import ENGINE_SETTINGS, WASMTIME_VERSION, Artifact, Mount, RubyWasm
 from ..run.workers import worker_pool
 from ..steps import say, step, write_atomic
-from .known_failures import Plan, judge
+from .known_failures import Plan, Verdict, judge
 from .reports import table, write_reports
-from .suites import SuiteContext, TestResult, run_suite
+from .suites import SuiteContext, SuiteRun, TestResult, run_suite
 
 SMOKE_SCRIPT = RUBY_SUPPORT / "smoke.rb"
 SMOKE_TIMEOUT = 300
@@ -120,29 +119,83 @@ def _describe(results: list[TestResult], limit: int = 20) -> str:
     return "\n".join(lines) + more
 
 
-def verify_suites(verification: Verification, suites: list[str], strict: bool, workers: int) -> dict:
-    """Run the selected suites against the artifact and write the reports."""
-    artifact, plan, out = verification.artifact, verification.plan, verification.directory
-    work = out / "work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+# --- one suite: run once per key, its results kept for every report that selects it ---------------
+
+def results_path(artifact_name: str, suite: str) -> Path:
+    """Where a suite's results on the artifact with this name are kept."""
+    return verification_dir(artifact_name) / "suites" / f"{suite}.json"
+
+
+def stored_run(verification: Verification, suite: str) -> SuiteRun | None:
+    """The suite's results on this artifact, if they were made with today's inputs (its key)."""
+    path = results_path(verification.artifact.directory.name, suite)
+    if not path.exists() or not verification.artifact.manifest.exists():
+        return None
+    stored = json.loads(path.read_text())
+    if stored["key"] != verification.key([suite], strict=False):
+        return None
+    return SuiteRun(suite, [TestResult(**result) for result in stored["results"]], stored["seconds"])
+
+
+def suite_run(verification: Verification, suite: str, workers: int) -> SuiteRun:
+    """The suite's results: stored ones, or a run in a pool of its own, stored for the next report."""
+    run = stored_run(verification, suite)
+    if run is not None:
+        return run
+    plan, work = verification.plan, verification.directory / "work"
+    work.mkdir(parents=True, exist_ok=True)
     files = plan.selection(verification.extensions, verification.source)
     endurance = plan.endurance.for_extensions(verification.extensions) if plan.endurance else None
-    runs = []
-    with worker_pool(artifact, workers) as socket:
+    with worker_pool(verification.artifact, workers) as socket:
         context = SuiteContext(socket, verification.source, verification.host_ruby, work, workers,
                                verification.test_libs, tuple(plan.load_path))
-        for suite in suites:
-            with step(f"{suite} ({workers} workers)"):
-                run = run_suite(context, suite, files, plan.excluded, endurance)
-            verdict = judge(run.results, plan)
-            say(f"    {suite}: {len(run.results)} run, {len(verdict.unexpected)} unexpected, "
-                f"{len(verdict.known)} known failures, {len(verdict.fixed)} fixed")
-            runs.append((run, verdict))
+        with step(f"{suite} ({workers} workers)"):
+            run = run_suite(context, suite, files, plan.excluded, endurance)
+    stored = {"key": verification.key([suite], strict=False), "seconds": run.seconds,
+              "results": [asdict(result) for result in run.results]}
+    write_atomic(results_path(verification.artifact.directory.name, suite), json.dumps(stored).encode())
+    return run
+
+
+def judged(verification: Verification, run: SuiteRun) -> Verdict:
+    verdict = judge(run.results, verification.plan)
+    say(f"    {run.suite}: {len(run.results)} run, {len(verdict.unexpected)} unexpected, "
+        f"{len(verdict.known)} known failures, {len(verdict.fixed)} fixed")
+    return verdict
+
+
+def suite_is_verified(verification: Verification, suite: str) -> bool:
+    run = stored_run(verification, suite)
+    return run is not None and judge(run.results, verification.plan).ok(strict=False)
+
+
+def verify_suite(verification: Verification, suite: str, workers: int) -> None:
+    """One suite's stage: its results for the current key, and no unexpected failure among them."""
+    verdict = judged(verification, suite_run(verification, suite, workers))
+    if not verdict.ok(strict=False):
+        raise _failed(verification, verdict.unexpected, [], strict=False)
+
+
+# --- the report over the selected suites ---------------------------------------------------------
+
+def _failed(verification: Verification, unexpected: list[TestResult], fixed: list[TestResult],
+            strict: bool) -> UserError:
+    out, plan = verification.directory, verification.plan
+    problem = f"{len(unexpected)} unexpected failures" + (f" and {len(fixed)} fixed tests (strict)" if strict and fixed else "")
+    return UserError(f"Verification of {verification.artifact.directory.name} found {problem}:\n{_describe(unexpected)}\n"
+                     f"Reports: {out} (JUnit XML, summary.json; logs in {out / 'work'}). Fix the build, or list "
+                     f"a failure that WASI cannot support in {plan.path} with its reason.")
+
+
+def verify_suites(verification: Verification, suites: list[str], strict: bool, workers: int) -> dict:
+    """The selected suites' results (each run unless stored for the current key), judged and
+    written as one report."""
+    artifact, plan, out = verification.artifact, verification.plan, verification.directory
+    runs = [(run, judged(verification, run)) for run in (suite_run(verification, s, workers) for s in suites)]
     ok = all(verdict.ok(strict) for _, verdict in runs)
     header = {"artifact": str(artifact.directory), "wasm_sha256": sha256_file(artifact.wasm),
               "key": verification.key(suites, strict), "strict": strict, "ok": ok,
-              "plan": str(plan.path), "logs": str(work)}
+              "plan": str(plan.path), "logs": str(out / "work")}
     summary = write_reports(out, runs, plan, header)
     say(table(summary))
     unexpected = [r for _, v in runs for r in v.unexpected]
@@ -150,9 +203,6 @@ def verify_suites(verification: Verification, suites: list[str], strict: bool, w
     if fixed:
         say(f"fixed (listed as known failures, now passing; remove them from {plan.path}):\n{_describe(fixed)}")
     if not ok:
-        problem = f"{len(unexpected)} unexpected failures" + (f" and {len(fixed)} fixed tests (strict)" if strict and fixed else "")
-        raise UserError(f"Verification of {artifact.directory.name} found {problem}:\n{_describe(unexpected)}\n"
-                        f"Reports: {out} (JUnit XML, summary.json; logs in {work}). Fix the build, or list "
-                        f"a failure that WASI cannot support in {plan.path} with its reason.")
+        raise _failed(verification, unexpected, fixed, strict)
     say(f"verification report: {out / 'summary.json'}")
     return summary
