@@ -45,6 +45,7 @@ def test_doit_list_all_shows_a_stage_task_for_every_recipe_profile_and_gem(priva
                 *(f"{stage}:3.3-{profile}" for stage in ("configure", "make") for profile in profiles),
                 *(f"artifact:ruby-3.3-{profile}" for profile in profiles),
                 *(f"suite:ruby-3.3-{profile}-{suite}" for profile in profiles for suite in RUBY_SUITES),
+                *(f"suite:ruby-3.3-nokogiri-{suite}" for suite in ("minitest", "endurance")),
                 *(f"{stage}:3.3-nokogiri" for stage in ("extension", "link")), "artifact:ruby-3.3-nokogiri"}
     assert expected <= listed, expected - listed
 
@@ -64,6 +65,7 @@ def test_independent_stages_do_not_wait_for_each_other():
     assert not reaches(deps, "suite:ruby-3.3-full-test-all", "suite:ruby-3.3-full-basictest")
     assert reaches(deps, "suite:ruby-3.3-full-endurance", "artifact:ruby-3.3-full")
     assert reaches(deps, "suite:ruby-3.3-full-bootstraptest", "twin:3.3")
+    assert reaches(deps, "suite:ruby-3.3-nokogiri-minitest", "artifact:ruby-3.3-nokogiri")
 
 
 def test_doit_info_says_why_a_stage_would_run(private_cache):

@@ -5,6 +5,7 @@
     fetch:<gem>     ->  gem:<gem>  ->  extension:S-<gem> (after make:S-<its profile>)
                                    ->  link:S-<gem>  ->  artifact:ruby-S-<gem>
     artifact:ruby-S-P  ->  suite:ruby-S-P-<suite>  (basictest, bootstraptest, test-all, endurance)
+    artifact:ruby-S-<gem>  ->  suite:ruby-S-<gem>-<suite>  (minitest, endurance; gems with a plan)
 
 A stage is up to date when its keyed output exists for the current inputs: the same stamps and
 manifests the builds themselves check, found by planning from the cache alone (memoized per
@@ -34,6 +35,7 @@ from .inputs import fetch, providers, recipe
 from .publish.artifact import is_current
 from .run.runner import artifact_path
 from .steps import say
+from .verify.known_failures import PLANS_DIR
 from .verify.suites import RUBY_SUITES
 from .verify.verification import results_path, suite_is_verified
 
@@ -119,6 +121,14 @@ def suite_verified(series: str, profile: str, suite: str) -> bool:
         suite_is_verified(product.ruby_verification(build), suite)
 
 
+def ext_suite_verified(series: str, gem: str, suite: str) -> bool:
+    ext = ext_product(series, gem)
+    if ext is None or not is_current(artifact_path(ext.name), ext.key):
+        return False
+    verification = product.ext_verification(ext, fetch_missing=False)
+    return verification is not None and suite_is_verified(verification, suite)
+
+
 def ext_artifact_current(series: str, gem: str) -> bool:
     ext = ext_product(series, gem)
     return ext is not None and is_current(artifact_path(ext.name), ext.key)
@@ -159,6 +169,11 @@ def ruby_artifact_stage(series: str, profile: str) -> None:
 @reporting_user_errors
 def suite_stage(series: str, profile: str, suite: str) -> None:
     product.verify_ruby_suite(series, profile, STAGE_PROVIDER, suite, os.cpu_count() or 1)
+
+
+@reporting_user_errors
+def ext_suite_stage(series: str, gem: str, suite: str) -> None:
+    product.verify_ext_suite(gem, series, STAGE_PROVIDER, suite, os.cpu_count() or 1)
 
 
 @reporting_user_errors
@@ -249,6 +264,11 @@ def gems_with_extensions() -> list[recipe.Recipe]:
     return [gem for gem in of_kind("gem") if gem.extension]
 
 
+def gems_with_tests() -> list[recipe.Recipe]:
+    """The gems with a verification plan (verification/gem-<name>.toml) for their artifact."""
+    return [gem for gem in gems_with_extensions() if (PLANS_DIR / f"gem-{gem.name}.toml").exists()]
+
+
 def stage(name: str, doc: str, action: tuple, uptodate: tuple, deps: list[str], clean: tuple | None = None,
           targets: tuple[Path, ...] = ()) -> Task:
     """One stage task; actions, checks and clean-ups are module functions with plain arguments,
@@ -312,6 +332,12 @@ def _ruby_stages(series: str) -> Iterator[tuple[str, Task]]:
                                 (ext_artifact_current, [series, gem.name]),
                                 [f"link:{instance}", *[f"gem:{dep}" for dep in gem.deps]], (clean_artifact, [name]),
                                 (manifest(name),))
+        if gem in gems_with_tests():
+            for suite in product.GEM_SUITES:
+                yield "suite", stage(suite_task(name, suite), f"run {suite} against {name}",
+                                     (ext_suite_stage, [series, gem.name, suite]),
+                                     (ext_suite_verified, [series, gem.name, suite]),
+                                     [f"artifact:{name}", f"twin:{series}"], (clean_suite, [name, suite]))
 
 
 @functools.cache
@@ -339,7 +365,7 @@ STAGE_DOCS = {
     "extension": "Cross-build a gem's C extension against a CRuby build",
     "link": "Link ruby.wasm with a gem's extension and Asyncify it",
     "artifact": "Assemble and smoke-check a published artifact (ruby.wasm, its tree, manifest, SHA256SUMS)",
-    "suite": "Run one of Ruby's test suites (or the endurance suite) against an artifact; doit verify reports on them",
+    "suite": "Run one test suite against an artifact; doit verify and verify_ext:<gem> report on the kept results",
 }
 
 

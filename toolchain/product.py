@@ -188,15 +188,25 @@ def ext_verification(product: ExtProduct, fetch_missing: bool = True) -> Verific
                         tuple(dep.key for dep in deps))  # type: ignore[union-attr]
 
 
-def verify_ext(name: str, series: str, provider: str, strict: bool, workers: int) -> dict:
-    """Build the gem's artifact if needed, then run the gem's own tests against it."""
-    build_ext(name, series, provider)
+def _ready_ext_verification(name: str, series: str, provider: str) -> Verification:
+    """The gem artifact's verification, with what running it needs: the twin and the test gems."""
     product = plan_ext(name, series, provider, quiet=True)
     assert product is not None
     build_native(product.ruby.native)
     verification = ext_verification(product)
     assert verification is not None
-    return verify_suites(verification, GEM_SUITES, strict, workers)
+    return verification
+
+
+def verify_ext(name: str, series: str, provider: str, strict: bool, workers: int) -> dict:
+    """Build the gem's artifact if needed, then run the gem's own tests against it."""
+    build_ext(name, series, provider)
+    return verify_suites(_ready_ext_verification(name, series, provider), GEM_SUITES, strict, workers)
+
+
+def verify_ext_suite(name: str, series: str, provider: str, suite: str, workers: int) -> None:
+    """One of a gem artifact's suites against the published artifact (the artifact stage comes first)."""
+    verify_suite(_ready_ext_verification(name, series, provider), suite, workers)
 
 
 def ext_is_verified(name: str, series: str, provider: str, strict: bool) -> bool:

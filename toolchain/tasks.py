@@ -10,7 +10,7 @@ from .errors import UserError, reporting_user_errors
 from .inputs import lock, outdated, providers, recipe
 from .publish import nightly
 from .run.runner import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
-from .verify.known_failures import PLANS_DIR, load_plan
+from .verify.known_failures import load_plan
 from .verify.suites import RUBY_SUITES
 
 PARAMS = {
@@ -154,7 +154,7 @@ def verify_uptodate(task, values) -> bool:
 
 def gems_with_tests() -> list[str]:
     """The gems with a verification plan (verification/gem-<name>.toml): one `doit verify_ext:<name>` each."""
-    return [name for name in gems_with_extensions() if (PLANS_DIR / f"gem-{name}.toml").exists()]
+    return [gem.name for gem in graph.gems_with_tests()]
 
 
 @reporting_user_errors
