@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -117,13 +117,13 @@ def ruby_artifact_current(series: str, profile: str) -> bool:
 
 def suite_verified(series: str, profile: str, suite: str) -> bool:
     build = ruby_build(series, profile)
-    return build is not None and is_current(artifact_path(build.name), build.key) and \
+    return build is not None and ruby_artifact_current(series, profile) and \
         suite_is_verified(product.ruby_verification(build), suite)
 
 
 def ext_suite_verified(series: str, gem: str, suite: str) -> bool:
     ext = ext_product(series, gem)
-    if ext is None or not is_current(artifact_path(ext.name), ext.key):
+    if ext is None or not ext_artifact_current(series, gem):
         return False
     verification = product.ext_verification(ext, fetch_missing=False)
     return verification is not None and suite_is_verified(verification, suite)
@@ -315,10 +315,8 @@ def _ruby_stages(series: str) -> Iterator[tuple[str, Task]]:
         yield "artifact", stage(name, f"assemble and smoke-check {name}", (ruby_artifact_stage, [series, profile]),
                                 (ruby_artifact_current, [series, profile]), [f"make:{instance}"],
                                 (clean_artifact, [name]), (manifest(name),))
-        for suite in RUBY_SUITES:
-            yield "suite", stage(suite_task(name, suite), f"run {suite} against {name}",
-                                 (suite_stage, [series, profile, suite]), (suite_verified, [series, profile, suite]),
-                                 [f"artifact:{name}", f"twin:{series}"], (clean_suite, [name, suite]))
+        yield from _suite_stages(series, name, RUBY_SUITES, suite_stage, suite_verified, [series, profile])
+    tested = gems_with_tests()
     for gem in gems_with_extensions():
         instance, name = f"{series}-{gem.name}", f"ruby-{series}-{gem.name}"
         yield "extension", stage(instance, f"cross-build {gem.name}'s C extension against CRuby {series}",
@@ -332,12 +330,17 @@ def _ruby_stages(series: str) -> Iterator[tuple[str, Task]]:
                                 (ext_artifact_current, [series, gem.name]),
                                 [f"link:{instance}", *[f"gem:{dep}" for dep in gem.deps]], (clean_artifact, [name]),
                                 (manifest(name),))
-        if gem in gems_with_tests():
-            for suite in product.GEM_SUITES:
-                yield "suite", stage(suite_task(name, suite), f"run {suite} against {name}",
-                                     (ext_suite_stage, [series, gem.name, suite]),
-                                     (ext_suite_verified, [series, gem.name, suite]),
-                                     [f"artifact:{name}", f"twin:{series}"], (clean_suite, [name, suite]))
+        if gem in tested:
+            yield from _suite_stages(series, name, product.GEM_SUITES, ext_suite_stage, ext_suite_verified,
+                                     [series, gem.name])
+
+
+def _suite_stages(series: str, name: str, suites: Iterable[str], action: Callable[..., None],
+                  check: Callable[..., bool], args: list[str]) -> Iterator[tuple[str, Task]]:
+    """One stage per suite of the artifact `name`; action and check take args, then the suite."""
+    for suite in suites:
+        yield "suite", stage(suite_task(name, suite), f"run {suite} against {name}", (action, [*args, suite]),
+                             (check, [*args, suite]), [f"artifact:{name}", f"twin:{series}"], (clean_suite, [name, suite]))
 
 
 @functools.cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -121,6 +122,11 @@ def _describe(results: list[TestResult], limit: int = 20) -> str:
 
 # --- one suite: run once per key, its results kept for every report that selects it ---------------
 
+def suite_logs(directory: Path, suite: str) -> Path:
+    """Where a suite's run on an artifact leaves its logs and scratch files."""
+    return directory / "work" / suite
+
+
 def results_path(artifact_name: str, suite: str) -> Path:
     """Where a suite's results on the artifact with this name are kept."""
     return verification_dir(artifact_name) / "suites" / f"{suite}.json"
@@ -142,8 +148,9 @@ def suite_run(verification: Verification, suite: str, workers: int) -> SuiteRun:
     run = stored_run(verification, suite)
     if run is not None:
         return run
-    plan, work = verification.plan, verification.directory / "work"
-    work.mkdir(parents=True, exist_ok=True)
+    plan, work = verification.plan, suite_logs(verification.directory, suite)
+    shutil.rmtree(work, ignore_errors=True)  # the logs beside the results are this run's alone
+    work.mkdir(parents=True)
     files = plan.selection(verification.extensions, verification.source)
     endurance = plan.endurance.for_extensions(verification.extensions) if plan.endurance else None
     with worker_pool(verification.artifact, workers) as socket:
@@ -183,7 +190,7 @@ def _failed(verification: Verification, unexpected: list[TestResult], fixed: lis
     out, plan = verification.directory, verification.plan
     problem = f"{len(unexpected)} unexpected failures" + (f" and {len(fixed)} fixed tests (strict)" if strict and fixed else "")
     return UserError(f"Verification of {verification.artifact.directory.name} found {problem}:\n{_describe(unexpected)}\n"
-                     f"Reports: {out} (JUnit XML, summary.json; logs in {out / 'work'}). Fix the build, or list "
+                     f"Reports: {out} (JUnit XML, summary.json; logs in {out / 'work'}/<suite>). Fix the build, or list "
                      f"a failure that WASI cannot support in {plan.path} with its reason.")
 
 
