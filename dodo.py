@@ -1,7 +1,8 @@
 """doit task graph: wiring only. The work lives in the toolchain package.
 
 The products users ask for (ruby_wasm, ext:<gem>, verify, ...) come after the stages they need
-(fetch, lib, twin, configure, make, gem, extension, link, artifact; see toolchain/graph.py), so
+(fetch, lib, baseruby, twin, configure, make, gem, extension, link, artifact, suite, reproduce;
+see toolchain/graph.py), so
 `doit list --all` shows the pipeline and `doit -n N` runs independent stages side by side.
 """
 from doit import task_params
@@ -29,7 +30,7 @@ def task_ruby_wasm(ruby: str, profile: str, toolchain: str):
         "actions": [tasks.build_ruby_wasm],
         # after its stages it runs when they published the artifact anew (its file_dep);
         # built in one step, it checks the artifact itself
-        "uptodate": [] if staged else [tasks.ruby_wasm_uptodate],
+        "uptodate": [] if staged else [(tasks.ruby_wasm_uptodate, [ruby, profile, toolchain])],
         **staged,
     }
 
@@ -51,7 +52,7 @@ def task_verify(ruby: str, profile: str, toolchain: str, suites: str, strict: bo
     """Run Ruby's own tests and the endurance suite on ruby.wasm: doit verify [--suites basictest,...,endurance] [--strict]"""
     return {
         "actions": [tasks.verify],
-        "uptodate": [tasks.verify_uptodate],
+        "uptodate": [(tasks.verify_uptodate, [ruby, profile, toolchain, suites, strict])],
         **tasks.ruby_product(ruby, profile, toolchain, suites),
     }
 
@@ -98,17 +99,18 @@ def task_gc():
             "uptodate": [False]}
 
 
-def task_nightly():
+@task_params([PARAMS[name] for name in ("ruby", "toolchain", "workers")])
+def task_nightly(ruby: str, toolchain: str, workers: int):
     """Build, verify and rebuild every artifact, prove them identical, publish a dated release: doit nightly"""
     return {
-        "params": [PARAMS[name] for name in ("ruby", "toolchain", "workers")],
         "actions": [tasks.run_nightly],
-        "uptodate": [tasks.nightly_uptodate],
+        "uptodate": [(tasks.nightly_uptodate, [ruby, toolchain])],
+        **tasks.nightly_product(ruby, toolchain),
     }
 
 
 # --- the stages ------------------------------------------------------------------------------------
 
 def task_stages():
-    """The pipeline's stages, one doit task per instance (fetch:, lib:, twin:, configure:, make:, gem:, extension:, link:, artifact:)"""
+    """The pipeline's stages, one doit task per instance (fetch:, lib:, baseruby:, twin:, configure:, make:, gem:, extension:, link:, artifact:)"""
     yield from graph.stage_tasks()

@@ -33,7 +33,7 @@ def main() -> None:
     source = build.source_root
     with tempfile.TemporaryDirectory() as work, \
             worker_pool(Artifact(artifact_dir(options.ruby, options.profile)), options.workers) as socket:
-        context = suites.SuiteContext(socket, source, build.baseruby.path, Path(work), options.workers)
+        context = suites.SuiteContext(socket, source, build.twin, Path(work), options.workers)
         started = time.monotonic()
         results = suites.run_bootstraptest(context)
         elapsed = time.monotonic() - started

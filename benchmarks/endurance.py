@@ -176,8 +176,8 @@ def main() -> None:
     parser.add_argument("--switches-only", action="store_true", help="only the Fiber switch timing")
     options = parser.parse_args()
     build = cruby.plan(options.ruby, DEFAULT_PROFILE, "auto", fetch_missing=False, quiet=True)
-    if build is None or not build.baseruby.path.exists():
-        sys.exit("No native twin yet: run `doit ruby_wasm` first.")
+    if build is None or not build.twin.exists():
+        sys.exit(f"No native twin yet: run `doit twin:{options.ruby}` first.")
     endurance = load_plan(f"ruby-{options.ruby}").endurance
     assert endurance is not None
     runner = RubyWasm(Artifact(options.artifact or artifact_dir(options.ruby, DEFAULT_PROFILE)))
@@ -190,7 +190,7 @@ def main() -> None:
     print(header)
     for program in () if options.switches_only else endurance.programs:
         count = getattr(program, options.count)
-        expected = subprocess.run([str(build.baseruby.path), str(program.path), str(count)],
+        expected = subprocess.run([str(build.twin), str(program.path), str(count)],
                                   capture_output=True, text=True).stdout
         row = [ours(runner, program, count)] + ([official.run(official_source(program, count))] if official else [])
         print(f"{program.path.stem:<22}{count:>10}" + "".join(

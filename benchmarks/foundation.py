@@ -1,7 +1,8 @@
 """Prints the foundation's figures: build time per phase (each C library, then Ruby), wasm size,
 no-op rebuild, run start-up; with --cold, a cold staged build's wall time beside the sum of its
 stages (the overlap `doit -n` achieved); with --relink GEM, the time of a gem's relink; with
---patch-change, the rebuild after a one-line change to one CRuby C file made through a patch.
+--patch-change, the rebuild after a one-line change to one CRuby C file made through a patch, and
+how many compiles the compiler cache served.
 
     python benchmarks/foundation.py [--ruby 3.3] [--profile full] [--cold] [--jobs 2] [--relink nokogiri]
                                     [--patch-change]
@@ -26,7 +27,7 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolchain.build import cruby  # noqa: E402
+from toolchain.build import compiler_cache, cruby  # noqa: E402
 from toolchain.build.phases import PhasedBuild  # noqa: E402
 from toolchain.paths import ARTIFACT_ROOT_ENV, CACHE_ENV, PATCHES_DIR, PROJECT_ROOT, build_root, cache_root  # noqa: E402
 from toolchain.run.runner import DEFAULT_PROFILE, artifact_dir  # noqa: E402
@@ -43,8 +44,8 @@ def median_wall(command: list[str], runs: int = 3) -> float:
 
 
 def phase_seconds(build: cruby.RubyBuild) -> dict[str, float]:
-    """Each phase of the build's stages, as its stamp recorded it: the twin, each C library, Ruby."""
-    stages = {"twin": PhasedBuild(build.native.build_dir, {}), "ruby": build.phases,
+    """Each phase of the build's stages, as its stamp recorded it: the baseruby, each C library, Ruby."""
+    stages = {"baseruby": PhasedBuild(build.host_build.build_dir, {}), "ruby": build.phases,
               **{library.name: library.phases for library in build.libraries}}
     return {f"{name} {phase}": seconds for name, phases in stages.items() for phase, seconds in phases.seconds().items()}
 
@@ -79,27 +80,30 @@ def relink(gem: str, series: str) -> None:
     print(f"{'relink ' + gem:<24}{wall([sys.executable, '-m', 'doit', stage]):8.1f} s")
 
 
-# The one-line change: a new global in array.c, so array.o, and only it, must compile again.
+# The one-line change: a new global in array.c, so array.o, and only it, must compile again. Its
+# value differs from run to run, so each run makes a new key, as a developer's next edit would.
 CHANGED_FILE = "array.c"
-CHANGED_LINE = "const int rb_benchmark_one_line_change = 1;\n"
 
 
 def one_line_patch(build: cruby.RubyBuild) -> str:
-    """A patch, applying after the series' own, that adds CHANGED_LINE to the end of CHANGED_FILE."""
+    """A patch, applying after the series' own, that adds one line to the end of CHANGED_FILE."""
     old = (build.source_root / CHANGED_FILE).read_text().splitlines(keepends=True)
-    diff = difflib.unified_diff(old, [*old, CHANGED_LINE], f"a/{CHANGED_FILE}", f"b/{CHANGED_FILE}")
+    line = f"const long rb_benchmark_one_line_change = {time.time_ns()};\n"
+    diff = difflib.unified_diff(old, [*old, line], f"a/{CHANGED_FILE}", f"b/{CHANGED_FILE}")
     return f"Benchmark only: one added line in {CHANGED_FILE}.\n\n" + "".join(diff)
 
 
 def keyed_dirs() -> list[Path]:
-    """The twins' and the Ruby builds' keyed directories in the cache."""
+    """The native Rubies' and the Ruby builds' keyed directories in the cache."""
     return [*(cache_root() / "native").glob("native-ruby-*"), *build_root().glob("ruby-*")]
 
 
 def patch_change(options: argparse.Namespace, build: cruby.RubyBuild) -> None:
     """`doit -n JOBS ruby_wasm` in a copy of the project with one more patch, sharing this cache and
-    publishing to a scratch artifact root. The new key builds the twin and CRuby again."""
+    publishing to a scratch artifact root. The new key builds CRuby again (not the baseruby, which
+    is built from the unpatched source) through the compiler cache; its build is removed after."""
     existing = set(keyed_dirs())
+    counts = compiler_cache.counters()
     with tempfile.TemporaryDirectory(dir="/var/tmp") as scratch:
         project = Path(scratch) / "project"
         shutil.copytree(PROJECT_ROOT, project, ignore=shutil.ignore_patterns(".git", ".venv", "cache", "__pycache__"))
@@ -120,7 +124,11 @@ def patch_change(options: argparse.Namespace, build: cruby.RubyBuild) -> None:
     for name, value in phases.items():
         print(f"{name:<24}{value:8.1f} s")
     print(f"{'wall':<24}{seconds:8.1f} s")
-    print(f"left in the cache (doit gc removes them): {' '.join(str(d) for d in built)}")
+    counts = compiler_cache.counters() - counts
+    print(f"compiles: {compiler_cache.hits(counts)} from the compiler cache, {counts['cache_miss']} compiled "
+          f"(and {counts['autoconf_test'] + counts['called_for_link']} configure tests and links, which ccache does not cache)")
+    for directory in built:
+        shutil.rmtree(directory)
 
 
 def main() -> None:

@@ -110,5 +110,5 @@ def context(full_verification, tmp_path_factory) -> Iterator[suites.SuiteContext
     """A worker pool on the verified full artifact, with the source tree and the native twin."""
     build = cruby.plan("3.3", DEFAULT_PROFILE, "auto", fetch_missing=False, quiet=True)
     with worker_pool(Artifact(artifact_dir("3.3", DEFAULT_PROFILE)), 2) as socket:
-        yield suites.SuiteContext(socket, build.source_root, build.baseruby.path,
+        yield suites.SuiteContext(socket, build.source_root, build.twin,
                                   tmp_path_factory.mktemp("suites"), 2)

@@ -76,7 +76,7 @@ def test_native_twin_is_the_baseruby_built_from_the_same_patched_source(full_ver
     build = cruby.plan("3.3", DEFAULT_PROFILE, "auto", fetch_missing=False, quiet=True)
     twin = build.native
     assert twin.build_dir.parent.name == "native" and twin.patches == build.patches
-    described = subprocess.run([str(build.baseruby.path), "-e", "print RUBY_VERSION, ' ', RUBY_PLATFORM"],
+    described = subprocess.run([str(build.twin), "-e", "print RUBY_VERSION, ' ', RUBY_PLATFORM"],
                                capture_output=True, text=True).stdout
     assert described == f"{build.recipe.version} {platform.machine()}-linux"
     tree = twin.build_dir / "src"

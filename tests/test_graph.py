@@ -10,7 +10,8 @@ from toolchain.inputs import recipe
 from toolchain.paths import PROJECT_ROOT
 from toolchain.verify.suites import RUBY_SUITES
 
-STAGES = ("fetch", "lib", "twin", "configure", "make", "gem", "extension", "link", "artifact", "suite")
+STAGES = ("fetch", "lib", "baseruby", "twin", "configure", "make", "gem", "extension", "link", "artifact", "suite",
+          "reproduce")
 
 
 def task_deps(*command_line: str) -> dict[str, list[str]]:
@@ -40,7 +41,7 @@ def test_doit_list_all_shows_a_stage_task_for_every_recipe_profile_and_gem(priva
     listed = {line.split()[0] for line in result.stdout.splitlines()}
     profiles = recipe.ruby_recipe("3.3").profiles
     libraries, gems = recipe.names_of_kind("library"), recipe.names_of_kind("gem")
-    expected = {*STAGES, "twin:3.3", *(f"lib:{name}" for name in libraries), *(f"gem:{name}" for name in gems),
+    expected = {*STAGES, "baseruby:3.3", "twin:3.3", *(f"reproduce:ruby-3.3-{name}" for name in [*profiles, "nokogiri"]), *(f"lib:{name}" for name in libraries), *(f"gem:{name}" for name in gems),
                 *(f"fetch:{name}" for name in ["ruby-3.3", *libraries, *gems]),
                 *(f"{stage}:3.3-{profile}" for stage in ("configure", "make") for profile in profiles),
                 *(f"artifact:ruby-3.3-{profile}" for profile in profiles),
@@ -52,27 +53,35 @@ def test_doit_list_all_shows_a_stage_task_for_every_recipe_profile_and_gem(priva
 
 def test_independent_stages_do_not_wait_for_each_other():
     deps = task_deps()
-    # OpenSSL's build runs beside the twin and CRuby's configure; make needs both.
+    # OpenSSL's build runs beside the baseruby and CRuby's configure; make needs both.
     assert not reaches(deps, "configure:3.3-full", "lib:openssl")
-    assert not reaches(deps, "lib:openssl", "configure:3.3-full") and not reaches(deps, "lib:openssl", "twin:3.3")
+    assert not reaches(deps, "lib:openssl", "configure:3.3-full") and not reaches(deps, "lib:openssl", "baseruby:3.3")
     assert reaches(deps, "make:3.3-full", "lib:openssl") and reaches(deps, "make:3.3-full", "configure:3.3-full")
     # a gem's libraries build beside CRuby; its extension needs both, its link the extension
     assert not reaches(deps, "make:3.3-full", "lib:libxml2")
     assert reaches(deps, "extension:3.3-nokogiri", "lib:libxslt") and reaches(deps, "extension:3.3-nokogiri", "make:3.3-full")
-    assert reaches(deps, "artifact:ruby-3.3-nokogiri", "link:3.3-nokogiri") and reaches(deps, "ruby_wasm", "twin:3.3")
+    assert reaches(deps, "artifact:ruby-3.3-nokogiri", "link:3.3-nokogiri") and reaches(deps, "ruby_wasm", "baseruby:3.3")
+    # the twin is built from the patches, so building ruby.wasm must not wait for it: only the suites do
+    assert not reaches(deps, "ruby_wasm", "twin:3.3") and not reaches(deps, "extension:3.3-nokogiri", "twin:3.3")
     assert reaches(deps, "verify", "artifact:ruby-3.3-full")
     # the suites run side by side, each after the artifact and the twin (bootstraptest's driver)
     assert not reaches(deps, "suite:ruby-3.3-full-test-all", "suite:ruby-3.3-full-basictest")
     assert reaches(deps, "suite:ruby-3.3-full-endurance", "artifact:ruby-3.3-full")
     assert reaches(deps, "suite:ruby-3.3-full-bootstraptest", "twin:3.3")
     assert reaches(deps, "suite:ruby-3.3-nokogiri-minitest", "artifact:ruby-3.3-nokogiri")
+    # the nightly's second builds run beside the suites; the nightly comes after both
+    assert reaches(deps, "reproduce:ruby-3.3-full", "artifact:ruby-3.3-full")
+    assert not reaches(deps, "reproduce:ruby-3.3-full", "suite:ruby-3.3-full-test-all")
+    for name in ("reproduce:ruby-3.3-nokogiri", "suite:ruby-3.3-nokogiri-minitest", "reproduce:ruby-3.3-minimal",
+                 "suite:ruby-3.3-full-endurance"):
+        assert reaches(deps, "nightly", name), name
 
 
 def test_doit_info_says_why_a_stage_would_run(private_cache):
     result = doit("info", "configure:3.3-minimal")
     assert result.returncode == 1, result.stderr  # doit info's status for a task that would run
     assert "status     : run" in result.stdout and "ruby_phase_done" in result.stdout
-    assert "twin:3.3" in result.stdout
+    assert "baseruby:3.3" in result.stdout
 
 
 def test_doit_clean_removes_a_stage_output(private_cache):

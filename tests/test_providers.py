@@ -1,8 +1,10 @@
 """Toolchain providers, on this machine's real packages and files."""
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from toolchain.build import compiler_cache
 from toolchain.build.phases import build_environment
 from toolchain.errors import UserError
 from toolchain.inputs import debian, providers
@@ -98,11 +100,10 @@ def test_deb_src_config_is_derived_from_this_machines_sources():
     assert f"URIs: {archive.uri}\n" in config and "Suites: trixie\n" in config
 
 
-def test_driver_names_the_build_root_and_sdk_by_fixed_paths(private_cache, tmp_path):
-    toolchain = providers.resolve("debian")
-    root = tmp_path / "some" / "build-root"
-    tree = root / "lib-demo" / "src" / "demo-1.0"
-    (root / "lib-other" / "include").mkdir(parents=True)
+def demo_build(root: Path, key: str) -> Path:
+    """A keyed build directory under root, its source tree including a header of another build."""
+    tree = root / f"demo-{key}" / "src" / "demo-1.0"
+    (root / "lib-other" / "include").mkdir(parents=True, exist_ok=True)
     tree.mkdir(parents=True)
     (root / "lib-other" / "include" / "other.h").write_text("static const char *other = __FILE__;\n")
     # includes itself by __FILE__, as Ruby's debug_counter.h does: the mapped name must resolve
@@ -110,12 +111,44 @@ def test_driver_names_the_build_root_and_sdk_by_fixed_paths(private_cache, tmp_p
     (tree / "where.c").write_text('#include <assert.h>\n#include "self.h"\n#include "other.h"\n'
                                   "const char *where = __FILE__;\n"
                                   "const char *use(int x) { assert(x); return other; }\n")
-    output = tmp_path / "where.o"
-    env = {**build_environment(toolchain), BUILD_ROOT_ENV: str(root), SOURCE_ROOT_ENV: str(tree)}
+    return tree
+
+
+def compile_demo(toolchain: providers.Toolchain, root: Path, tree: Path, output: Path, **cache: str) -> None:
+    """Compile where.c as a build would: from its obj/ directory, every path absolute."""
+    env = {**build_environment(toolchain), BUILD_ROOT_ENV: str(root), SOURCE_ROOT_ENV: str(tree), **cache}
+    obj = tree.parent.parent / "obj"
+    obj.mkdir(exist_ok=True)
     subprocess.run(["clang", "-I", str(root / "lib-other" / "include"), "-c", str(tree / "where.c"),
-                    "-o", str(output)], check=True, env=env)
+                    "-o", str(output)], check=True, env=env, cwd=obj)
+
+
+def test_driver_names_the_build_root_and_sdk_by_fixed_paths(private_cache, tmp_path):
+    toolchain = providers.resolve("debian")
+    root = tmp_path / "some" / "build-root"
+    output = tmp_path / "where.o"
+    compile_demo(toolchain, root, demo_build(root, "a"), output)
     data = output.read_bytes()
     assert b"where.c" in data and b"demo-1.0/where.c" not in data  # the build's own tree is "."
     assert b"/build/lib-other/include/other.h" in data
     assert str(tmp_path).encode() not in data and str(private_cache).encode() not in data
     assert "driver " in toolchain.identity
+
+
+def test_compiler_cache_serves_another_key_and_root_with_the_same_bytes(private_cache, tmp_path):
+    toolchain = providers.resolve("debian")
+    objects, counts = [], []
+    for root, key in ((tmp_path / "first", "a"), (tmp_path / "second" / "root", "b")):
+        tree = demo_build(root, key)
+        objects.append(tmp_path / f"uncached-{key}.o")
+        compile_demo(toolchain, root, tree, objects[-1])  # no CCACHE_DIR: the driver compiles directly
+        before = compiler_cache.counters()
+        objects.append(tmp_path / f"cached-{key}.o")
+        compile_demo(toolchain, root, tree, objects[-1], **compiler_cache.environment(root, toolchain.identity))
+        counts.append(compiler_cache.counters() - before)
+    assert counts[0]["cache_miss"] == 1 and compiler_cache.hits(counts[1]) == 1, counts
+    assert len({path.read_bytes() for path in objects}) == 1, "the cache changed the object"
+    assert b"/build/lib-other/include/other.h" in objects[-1].read_bytes()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(compiler_cache.COMPILER_CACHE_ENV, "off")
+        assert compiler_cache.environment(tmp_path, toolchain.identity) == {}

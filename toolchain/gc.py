@@ -63,7 +63,7 @@ def prepared_providers() -> list[str]:
 
 
 def ruby_builds(build: cruby.RubyBuild) -> list[KeyedBuild]:
-    return [build, build.native, *dependencies_first(build.libraries, lambda lib: lib.deps)]
+    return [build, build.host_build, build.native, *dependencies_first(build.libraries, lambda lib: lib.deps)]
 
 
 def ext_builds(ext: product.ExtProduct) -> list[KeyedBuild]:

@@ -1,18 +1,20 @@
 """The pipeline as doit tasks: one task per stage instance, wired with task_dep.
 
     fetch:<recipe>  ->  lib:<library>  ------------------------------.
-    fetch:ruby-S    ->  twin:S  ->  configure:S-P  ->  make:S-P  ->  artifact:ruby-S-P
+    fetch:ruby-S    ->  baseruby:S  ->  configure:S-P  ->  make:S-P  ->  artifact:ruby-S-P
     fetch:<gem>     ->  gem:<gem>  ->  extension:S-<gem> (after make:S-<its profile>)
                                    ->  link:S-<gem>  ->  artifact:ruby-S-<gem>
+    fetch:ruby-S    ->  twin:S  (the patched native reference; only the suites wait for it)
     artifact:ruby-S-P  ->  suite:ruby-S-P-<suite>  (basictest, bootstraptest, test-all, endurance)
     artifact:ruby-S-<gem>  ->  suite:ruby-S-<gem>-<suite>  (minitest, endurance; gems with a plan)
+    artifact:<each>  ->  reproduce:<each>  (the nightly's second build and comparison)
 
 A stage is up to date when its keyed output exists for the current inputs: the same stamps and
 manifests the builds themselves check, found by planning from the cache alone (memoized per
 process, so one doit run plans each build once). So `doit list --all` shows the pipeline, `doit
 info STAGE` says why it would run, `doit clean STAGE` removes its output, and `doit -n N` runs
-independent stages side by side: OpenSSL's build beside the twin and CRuby's configure, which
-does not need it. The stages build with the toolchain `auto` chooses; `doit ruby_wasm
+independent stages side by side: OpenSSL's build beside the baseruby and CRuby's configure,
+which does not need it. The stages build with the toolchain `auto` chooses; `doit ruby_wasm
 --toolchain X` with another X builds its product in one step.
 
 Task names hold only recipe data (series, profiles, recipes), so loading the graph reads the
@@ -32,6 +34,7 @@ from .build import baseruby, cruby, gems, libraries, link
 from .build.phases import PhasedBuild
 from .errors import UserError, reporting_user_errors
 from .inputs import fetch, providers, recipe
+from .publish import nightly
 from .publish.artifact import is_current
 from .run.runner import artifact_path
 from .steps import say
@@ -70,7 +73,7 @@ def planned(value: T | None, stage: str) -> T:
 
 
 def any_profile(series: str) -> str:
-    """The twin is the same for every profile of a series: plan it through the first."""
+    """The native builds are the same for every profile of a series: plan them through the first."""
     return next(iter(recipe.ruby_recipe(series).profiles))
 
 
@@ -85,9 +88,13 @@ def library_built(name: str) -> bool:
     return lib is not None and lib.phases.done("install")
 
 
-def twin_built(series: str) -> bool:
+def native_built(series: str, kind: str) -> bool:
     build = ruby_build(series, any_profile(series))
-    return build is not None and PhasedBuild(build.native.build_dir, {}).done("install")
+    return build is not None and PhasedBuild(native_build(build, kind).build_dir, {}).done("install")
+
+
+def native_build(build: cruby.RubyBuild, kind: str) -> baseruby.NativeRuby:
+    return build.native if kind == "twin" else build.host_build
 
 
 def ruby_phase_done(series: str, profile: str, phase: str) -> bool:
@@ -147,8 +154,9 @@ def library_stage(name: str) -> None:
 
 
 @reporting_user_errors
-def twin_stage(series: str) -> None:
-    baseruby.build_native(planned(cruby.plan(series, any_profile(series), STAGE_PROVIDER), f"twin:{series}").native)
+def native_stage(series: str, kind: str) -> None:
+    build = planned(cruby.plan(series, any_profile(series), STAGE_PROVIDER), f"{kind}:{series}")
+    baseruby.build_native(native_build(build, kind))
 
 
 @reporting_user_errors
@@ -174,6 +182,19 @@ def suite_stage(series: str, profile: str, suite: str) -> None:
 @reporting_user_errors
 def ext_suite_stage(series: str, gem: str, suite: str) -> None:
     product.verify_ext_suite(gem, series, STAGE_PROVIDER, suite, os.cpu_count() or 1)
+
+
+@reporting_user_errors
+def reproduce_stage(series: str, kind: str, target: str) -> None:
+    nightly.reproduce(nightly.Product(kind, series, target), STAGE_PROVIDER)
+
+
+def reproduced(series: str, kind: str, target: str) -> bool:
+    return nightly.kept_verdict(nightly.Product(kind, series, target), STAGE_PROVIDER) is not None
+
+
+def clean_reproduced(name: str) -> None:
+    nightly.verdict_path(name).unlink(missing_ok=True)
 
 
 @reporting_user_errors
@@ -218,10 +239,10 @@ def clean_ruby(series: str, profile: str) -> None:
         remove_tree(build.build_dir)
 
 
-def clean_twin(series: str) -> None:
+def clean_native(series: str, kind: str) -> None:
     build = ruby_build(series, any_profile(series))
     if build:
-        remove_tree(build.native.build_dir)
+        remove_tree(native_build(build, kind).build_dir)
 
 
 def clean_extension(series: str, gem: str) -> None:
@@ -302,13 +323,15 @@ def _stages() -> Iterator[tuple[str, Task]]:
 
 
 def _ruby_stages(series: str) -> Iterator[tuple[str, Task]]:
-    yield "twin", stage(series, f"build the native twin of Ruby {series} (the baseruby and reference)",
-                        (twin_stage, [series]), (twin_built, [series]), [f"fetch:ruby-{series}"], (clean_twin, [series]))
+    for kind, title in (("baseruby", f"build the baseruby: native Ruby {series}, unpatched"),
+                        ("twin", f"build the native twin of Ruby {series}, patched: the wasm's reference")):
+        yield kind, stage(series, title, (native_stage, [series, kind]), (native_built, [series, kind]),
+                          [f"fetch:ruby-{series}"], (clean_native, [series, kind]))
     for profile, spec in recipe.ruby_recipe(series).profiles.items():
         instance, name = f"{series}-{profile}", f"ruby-{series}-{profile}"
         yield "configure", stage(instance, f"unpack, patch and configure CRuby {series} ({profile})",
                                  (configure_stage, [series, profile]), (ruby_phase_done, [series, profile, "configure"]),
-                                 [f"twin:{series}"], (clean_ruby, [series, profile]))
+                                 [f"baseruby:{series}"], (clean_ruby, [series, profile]))
         yield "make", stage(instance, f"compile, link, Asyncify and install CRuby {series} ({profile})",
                             (make_stage, [series, profile]), (ruby_phase_done, [series, profile, "install"]),
                             [f"configure:{instance}", *[f"lib:{lib}" for lib in spec.libraries]])
@@ -316,6 +339,7 @@ def _ruby_stages(series: str) -> Iterator[tuple[str, Task]]:
                                 (ruby_artifact_current, [series, profile]), [f"make:{instance}"],
                                 (clean_artifact, [name]), (manifest(name),))
         yield from _suite_stages(series, name, RUBY_SUITES, suite_stage, suite_verified, [series, profile])
+        yield _reproduce_stage(nightly.Product("profile", series, profile))
     tested = gems_with_tests()
     for gem in gems_with_extensions():
         instance, name = f"{series}-{gem.name}", f"ruby-{series}-{gem.name}"
@@ -333,6 +357,14 @@ def _ruby_stages(series: str) -> Iterator[tuple[str, Task]]:
         if gem in tested:
             yield from _suite_stages(series, name, product.GEM_SUITES, ext_suite_stage, ext_suite_verified,
                                      [series, gem.name])
+        yield _reproduce_stage(nightly.Product("ext", series, gem.name))
+
+
+def _reproduce_stage(item: nightly.Product) -> tuple[str, Task]:
+    args = [item.series, item.kind, item.target]
+    return "reproduce", stage(item.name, f"build {item.name} again elsewhere, without the compiler cache, and compare",
+                              (reproduce_stage, args), (reproduced, args), [f"artifact:{item.name}"],
+                              (clean_reproduced, [item.name]))
 
 
 def _suite_stages(series: str, name: str, suites: Iterable[str], action: Callable[..., None],
@@ -362,13 +394,15 @@ STAGE_DOCS = {
     "fetch": "Download a recipe's source and verify its sha256 (one per recipe)",
     "lib": "Build a C library for wasm32-wasi (one per library recipe)",
     "gem": "Unpack and patch a gem's source (one per gem recipe)",
-    "twin": "Build the native twin of a Ruby series: the baseruby, and the reference the wasm is compared with",
+    "baseruby": "Build a Ruby series natively from the unpatched source: the cross build's baseruby",
+    "twin": "Build a Ruby series natively from the patched source: the reference the wasm is compared with",
     "configure": "Unpack, patch and configure CRuby for wasm32-wasi (one per series and profile)",
     "make": "Compile, link, Asyncify and install CRuby (one per series and profile)",
     "extension": "Cross-build a gem's C extension against a CRuby build",
     "link": "Link ruby.wasm with a gem's extension and Asyncify it",
     "artifact": "Assemble and smoke-check a published artifact (ruby.wasm, its tree, manifest, SHA256SUMS)",
     "suite": "Run one test suite against an artifact; doit verify and verify_ext:<gem> report on the kept results",
+    "reproduce": "Build an artifact a second time under another root and compare; doit nightly reports the kept verdict",
 }
 
 

@@ -61,7 +61,7 @@ def _build(build: RubyBuild) -> Artifact:
 
 def ruby_verification(build: RubyBuild) -> Verification:
     return Verification(Artifact(artifact_dir(build.recipe.series, build.profile)),
-                        load_plan(f"ruby-{build.recipe.series}"), build.source_root, build.baseruby.path,
+                        load_plan(f"ruby-{build.recipe.series}"), build.source_root, build.twin,
                         build.extensions)
 
 
@@ -184,7 +184,7 @@ def ext_verification(product: ExtProduct, fetch_missing: bool = True) -> Verific
     if None in deps:
         return None
     return Verification(Artifact(artifact_path(product.name)), plan, product.gem.tree(),
-                        product.ruby.baseruby.path, product.ruby.extensions, tuple(dep.tree() / "lib" for dep in deps),  # type: ignore[union-attr]
+                        product.ruby.twin, product.ruby.extensions, tuple(dep.tree() / "lib" for dep in deps),  # type: ignore[union-attr]
                         tuple(dep.key for dep in deps))  # type: ignore[union-attr]
 
 

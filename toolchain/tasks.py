@@ -82,10 +82,9 @@ def build_ruby_wasm(ruby: str, profile: str, toolchain: str) -> None:
     product.build_ruby_wasm(ruby, profile, toolchain)
 
 
-def ruby_wasm_uptodate(task, values) -> bool:
-    options = task.options
+def ruby_wasm_uptodate(ruby: str, profile: str, toolchain: str) -> bool:
     try:
-        return product.ruby_wasm_is_current(options["ruby"], options["profile"], options["toolchain"])
+        return product.ruby_wasm_is_current(ruby, profile, toolchain)
     except UserError:
         return False  # the action will run and report the problem properly
 
@@ -143,11 +142,9 @@ def verify(ruby: str, profile: str, toolchain: str, suites: str, strict: bool, w
     product.verify_ruby_wasm(ruby, profile, toolchain, chosen, strict, workers)
 
 
-def verify_uptodate(task, values) -> bool:
-    options = task.options
+def verify_uptodate(ruby: str, profile: str, toolchain: str, suites: str, strict: bool) -> bool:
     try:
-        return product.ruby_wasm_is_verified(options["ruby"], options["profile"], options["toolchain"],
-                                             _suite_list(options["suites"]), options["strict"])
+        return product.ruby_wasm_is_verified(ruby, profile, toolchain, _suite_list(suites), strict)
     except UserError:
         return False
 
@@ -195,13 +192,31 @@ def collect_garbage(dry_run: bool, keep_releases: int) -> None:
     gc.collect(dry_run, keep_releases)
 
 
+def nightly_product(ruby: str, toolchain: str) -> dict:
+    """What the nightly task adds to its action: it comes after the stages of each product whose
+    sources are all downloaded (its artifact, the suites it reports on, its second build), whose
+    kept results its action then reads. A product with a source not downloaded yet is built by
+    the action itself, which skips it, saying so, when the source cannot be fetched."""
+    try:
+        providers.check_provider(toolchain)
+        items = nightly.products(ruby)
+        ready = [item for item in items if all(map(graph.fetched, item.recipes()))]
+    except UserError:
+        return {}  # the action reports it
+    if toolchain != graph.STAGE_PROVIDER:
+        return {}
+    return {"task_dep": graph.existing(*(stage for item in ready for stage in (
+        f"artifact:{item.name}", *(f"suite:{graph.suite_task(item.name, suite)}" for suite in item.suites()),
+        f"reproduce:{item.name}")))}
+
+
 @reporting_user_errors
 def run_nightly(ruby: str, toolchain: str, workers: int) -> None:
     nightly.run_nightly(ruby, toolchain, workers)
 
 
-def nightly_uptodate(task, values) -> bool:
+def nightly_uptodate(ruby: str, toolchain: str) -> bool:
     try:
-        return nightly.is_current(task.options["ruby"], task.options["toolchain"])
+        return nightly.is_current(ruby, toolchain)
     except UserError:
         return False

@@ -1,16 +1,22 @@
-"""The native twin: CRuby built for this host from the same pinned, patched source as ruby.wasm.
+"""Native CRuby, built for this host from the pinned source of a Ruby series, in two kinds:
 
-It is the baseruby of the cross build (the exact version, so no distribution Ruby is needed: it
-runs CRuby's generators, the gems' extconf.rb and bootstraptest's runner) and the reference the
-wasm's behaviour is compared with (the endurance suite runs every program on both).
+- the baseruby, from the unpatched source: the exact version, so no distribution Ruby is needed.
+  It runs CRuby's generators and the gems' extconf.rb during the cross build. Unpatched, so a
+  change to a patch rebuilds ruby.wasm without first building a native Ruby again;
+- the twin, from the same patched source as ruby.wasm: the reference the wasm's behaviour is
+  compared with (the endurance suite runs every program on both) and bootstraptest's runner.
 
-It lives in cache/native/, outside the build root, so the nightly's second build in another root
-uses the same twin. Its key covers the source, the patches, the host compiler and configure's
-arguments. It is installed with a load-relative prefix, so it runs wherever the cache is.
+Both live in cache/native/, outside the build root, so the nightly's second build in another
+root uses the same ones. A key covers the source, the patches, the host compiler and configure's
+arguments. They are installed with a load-relative prefix, so they run wherever the cache is, and
+compile through the compiler cache (compiler_cache.py), so the twin reuses the baseruby's
+objects wherever the patches did not change a file.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +26,7 @@ from ..inputs.providers import install_debian_packages
 from ..inputs.recipe import Recipe, Source
 from ..inputs.source import Patch, source_inputs
 from ..paths import cache_dir
+from . import compiler_cache
 from .phases import KeyedBuild, PhasedBuild
 
 PREFIX = "/usr/local"
@@ -39,9 +46,9 @@ class BaseRuby:
 
     @property
     def description(self) -> str:
-        # The twin is built from the build's own source and patches, which are in the key already;
-        # its host compiler is not, so that keys do not depend on the machine.
-        return f"native twin of ruby {self.version}"
+        # The source is in the build's key already; the host compiler is not, so that keys do
+        # not depend on the machine.
+        return f"native ruby {self.version}, unpatched"
 
 
 @dataclass(frozen=True)
@@ -68,8 +75,17 @@ class NativeRuby(KeyedBuild):
         return self.build_dir / "install"
 
     @property
+    def ruby(self) -> Path:
+        return self.install_dir / PREFIX.lstrip("/") / "bin" / "ruby"
+
+    @property
     def baseruby(self) -> BaseRuby:
-        return BaseRuby(self.install_dir / PREFIX.lstrip("/") / "bin" / "ruby", self.recipe.version)
+        assert not self.patches, "the baseruby is built from the unpatched source"
+        return BaseRuby(self.ruby, self.recipe.version)
+
+    @property
+    def kind(self) -> str:
+        return "native twin" if self.patches else "baseruby"
 
 
 def host_compiler() -> str:
@@ -80,9 +96,35 @@ def host_compiler() -> str:
 
 
 def host_environment() -> dict[str, str]:
-    """A native build's whole environment: fixed locale and time zone, the caller's PATH."""
+    """A native build's whole environment: fixed locale and time zone, the caller's PATH behind
+    the host compiler's driver, and the compiler cache."""
     return {"HOME": os.environ.get("HOME", "/"), "LC_ALL": "C", "TZ": "UTC",
-            "PATH": os.environ.get("PATH", os.defpath)}
+            "PATH": f"{host_driver()}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+            **compiler_cache.environment(cache_dir("native"), host_compiler())}
+
+
+# gcc and cc as native builds call them: through ccache when the build set CCACHE_DIR.
+HOST_LAUNCHER = """#!/bin/sh
+[ -n "$CCACHE_DIR" ] || exec /usr/bin/{name} "$@"
+exec ccache /usr/bin/{name} "$@"
+"""
+
+
+def host_driver() -> Path:
+    """The directory, first on a native build's PATH, whose gcc and cc are HOST_LAUNCHER."""
+    digest = hashlib.sha256(HOST_LAUNCHER.encode()).hexdigest()[:12]
+    driver = cache_dir("toolchains") / f"host-driver-{digest}"
+    if not driver.exists():
+        staging = driver.with_name(f".{driver.name}.{os.getpid()}.partial")
+        staging.mkdir()
+        for name in ("gcc", "cc"):
+            (staging / name).write_text(HOST_LAUNCHER.format(name=name))
+            (staging / name).chmod(0o755)
+        try:
+            staging.rename(driver)
+        except OSError:  # another process put the same scripts in place first
+            shutil.rmtree(staging)
+    return driver
 
 
 def skip_bundled_gems(source_root: Path) -> None:
@@ -96,22 +138,23 @@ def skip_bundled_gems(source_root: Path) -> None:
 def _ensure_host_packages() -> None:
     missing = [package for package, path in HOST_PACKAGES.items() if not Path(path).exists()]
     if missing:
-        install_debian_packages(missing, "The native twin (the host build of Ruby)")
+        install_debian_packages(missing, "Native Ruby (the baseruby and the twin)")
 
 
-def build_native(twin: NativeRuby) -> BaseRuby:
-    """Configure, compile and install the twin once; later calls only check its stamps."""
-    phases = PhasedBuild(twin.build_dir, host_environment())
+def build_native(native: NativeRuby) -> Path:
+    """Configure, compile and install a native Ruby once; later calls only check its stamps.
+    Return its ruby executable."""
+    phases = PhasedBuild(native.build_dir, host_environment())
     if not phases.done("install"):
         _ensure_host_packages()
-        source_root = phases.unpack(twin.tarball, twin.patches, twin.source.root, prepare=skip_bundled_gems)
-        obj = twin.build_dir / "obj"
-        phases.run("configure", "configure the native twin", [str(source_root / "configure"), *CONFIGURE_ARGS],
+        compiler_cache.ensure_installed()
+        source_root = phases.unpack(native.tarball, native.patches, native.source.root, prepare=skip_bundled_gems)
+        obj = native.build_dir / "obj"
+        phases.run("configure", f"configure the {native.kind}", [str(source_root / "configure"), *CONFIGURE_ARGS],
                    cwd=obj)
-        phases.run("install", f"make -j{os.cpu_count()} install (native twin)",
-                   ["make", f"-j{os.cpu_count()}", "install", f"DESTDIR={twin.install_dir}"], cwd=obj)
-    ruby = twin.baseruby
-    if not ruby.path.exists():
-        raise UserError(f"The native twin's build finished but {ruby.path} is missing; see the logs in "
-                        f"{twin.build_dir / 'logs'}. Remove {twin.build_dir} to build it again.")
-    return ruby
+        phases.run("install", f"make -j{os.cpu_count()} install ({native.kind})",
+                   ["make", f"-j{os.cpu_count()}", "install", f"DESTDIR={native.install_dir}"], cwd=obj)
+    if not native.ruby.exists():
+        raise UserError(f"The {native.kind}'s build finished but {native.ruby} is missing; see the logs in "
+                        f"{native.build_dir / 'logs'}. Remove {native.build_dir} to build it again.")
+    return native.ruby

@@ -7,17 +7,21 @@ so an interrupted build resumes at the phase it was in.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..inputs import fetch, providers, recipe
+from ..inputs.fetch import sha256_file
 from ..inputs.providers import Toolchain
 from ..inputs.recipe import Recipe, Source
 from ..inputs.source import Patch, patch_inputs, patches_for
-from ..paths import portable
+from ..paths import build_root, portable
 from ..steps import write_atomic
+from . import compiler_cache
 from .baseruby import BaseRuby, NativeRuby, build_native, skip_bundled_gems
 from .libraries import LibraryBuild, build_library, plan_library
 from .phases import KeyedBuild, PhasedBuild, build_environment
@@ -64,13 +68,23 @@ class RubyBuild(KeyedBuild):
     source: Source
     tarball: Path
     toolchain: Toolchain
-    native: NativeRuby  # the baseruby, built from the same source and patches
+    native: NativeRuby  # the twin: the same source and patches, built for the host
     patches: tuple[Patch, ...]
     libraries: tuple[LibraryBuild, ...]
 
     @property
+    def host_build(self) -> NativeRuby:
+        """The baseruby's build: the same source, unpatched."""
+        return NativeRuby(self.recipe, self.source, self.tarball, ())
+
+    @property
     def baseruby(self) -> BaseRuby:
-        return self.native.baseruby
+        return self.host_build.baseruby
+
+    @property
+    def twin(self) -> Path:
+        """The native twin's ruby: the reference the wasm is compared with."""
+        return self.native.ruby
 
     @property
     def extensions(self) -> tuple[str, ...]:
@@ -84,7 +98,7 @@ class RubyBuild(KeyedBuild):
         return [
             "--host=wasm32-unknown-wasi", f"--prefix={PREFIX}",
             "--with-static-linked-ext", f"--with-ext={','.join(self.extensions)}",
-            "--disable-install-doc", "--with-baseruby=ruby",  # the twin, first on PATH
+            "--disable-install-doc", "--with-baseruby=ruby",  # the baseruby, first on PATH
             f"LDFLAGS={LDFLAGS}", f"CPPFLAGS={ASYNCIFY_CPPFLAGS}", f"optflags={RUBY_OPTFLAGS}", "debugflags=",
             f"wasmoptflags={WASMOPTFLAGS}",
             *[lib.expand(arg, "ruby_configure") for lib in self.libraries for arg in lib.recipe.ruby_configure],
@@ -114,13 +128,23 @@ class RubyBuild(KeyedBuild):
     def install_dir(self) -> Path:
         return self.build_dir / "install"
 
-    @property
-    def phases(self) -> PhasedBuild:
+    def environment(self) -> dict[str, str]:
         # Debian's ruby otherwise installs the target's default gems into DESTDIR/var/lib/gems.
         env = build_environment(self.toolchain, DEBIAN_DISABLE_RUBYGEMS_INTEGRATION="1")
         # configure names the baseruby `ruby`, so no cache path enters the key or rbconfig.rb
         env["PATH"] = f"{self.baseruby.path.parent}{os.pathsep}{env['PATH']}"
-        return PhasedBuild(self.build_dir, env)
+        return env
+
+    @property
+    def phases(self) -> PhasedBuild:
+        """The build's phases; make compiles through the compiler cache."""
+        return PhasedBuild(self.build_dir, {**self.environment(),
+                                            **compiler_cache.environment(build_root(), self.toolchain.identity)})
+
+    def configure_key(self, source_root: Path) -> str:
+        """What configure's results depend on: the configure script and every input but the patches."""
+        inputs = {**self.inputs(), "patches": None, "configure": sha256_file(source_root / "configure")}
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
     @property
     def source_root(self) -> Path:
@@ -178,14 +202,18 @@ def _name_build_root(install_dir: Path) -> None:
 
 
 def configure_ruby(build: RubyBuild) -> None:
-    """Unpack, patch and configure Ruby, once. Configure needs the twin (the baseruby) but not
-    the C libraries: it only passes their directories on to the extensions' extconf.rb, which
-    make runs."""
-    build_native(build.native)
-    phases = build.phases
-    source_root = phases.unpack(build.tarball, build.patches, build.source.root, prepare=skip_bundled_gems)
-    phases.run("configure", "configure", [str(source_root / "configure"), *build.configure_args()],
-               cwd=build.build_dir / "obj")
+    """Unpack, patch and configure Ruby, once. Configure needs the baseruby but not the C
+    libraries: it only passes their directories on to the extensions' extconf.rb, which make runs."""
+    build_native(build.host_build)
+    source_root = build.phases.unpack(build.tarball, build.patches, build.source.root, prepare=skip_bundled_gems)
+    if build.phases.done("configure"):
+        return
+    kept = compiler_cache.configure_cache(build.configure_key(source_root))
+    obj = build.build_dir / "obj"
+    obj.mkdir(exist_ok=True)
+    phases = PhasedBuild(build.build_dir, {**build.environment(), **compiler_cache.configure_site(obj, kept)})
+    phases.run("configure", "configure", [str(source_root / "configure"), *build.configure_args()], cwd=obj)
+    compiler_cache.keep_configure_results(obj, kept)
 
 
 def build_ruby(build: RubyBuild) -> Path:

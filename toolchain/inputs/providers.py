@@ -6,7 +6,8 @@ two builds with different compilers can never share a cache entry.
 Builds do not call a provider's tools by path: each toolchain gets a driver directory, put
 first on PATH, whose clang adds -ffile-prefix-map for the build root and the SDK (so no host
 path reaches an artifact) and whose other entries link to the provider's tools. Build systems
-then record plain names (CC=clang), never a path into the cache.
+then record plain names (CC=clang), never a path into the cache. When a build sets a compiler
+cache (build/compiler_cache.py), that clang runs the mapping one through ccache.
 """
 from __future__ import annotations
 
@@ -42,6 +43,18 @@ DRIVER_TOOLS = ("llvm-ar", "llvm-ranlib", "llvm-nm", "wasm-ld")
 DRIVER_CLANG = """#!/bin/sh
 exec '{clang}' ${{RUBY_WASM_BUILD_ROOT:+"-ffile-prefix-map=$RUBY_WASM_BUILD_ROOT=/build"}} \\
     ${{RUBY_WASM_SOURCE_ROOT:+"-ffile-prefix-map=$RUBY_WASM_SOURCE_ROOT=."}} '-ffile-prefix-map={sdk}=/sdk' "$@"
+"""
+# The driver's clang as builds call it: DRIVER_CLANG itself, or, when the build set CCACHE_DIR,
+# DRIVER_CLANG through ccache. ccache names paths under its base directory (the build root)
+# relative to the working directory, so a build under another key finds the same entries; the
+# source tree and the build root are then also mapped in that spelling, so __FILE__ reads as it
+# does without the cache. Not part of the toolchain's identity: the cache must not change a byte,
+# and the nightly's second build, which runs without it, proves that.
+DRIVER_LAUNCHER = """#!/bin/sh
+[ -n "$CCACHE_DIR" ] || exec '{mapped}' "$@"
+relative() {{ realpath -m --relative-to=. "$1"; }}
+exec ccache '{mapped}' ${{RUBY_WASM_BUILD_ROOT:+"-ffile-prefix-map=$(relative "$RUBY_WASM_BUILD_ROOT")=/build"}} \\
+    ${{RUBY_WASM_SOURCE_ROOT:+"-ffile-prefix-map=$(relative "$RUBY_WASM_SOURCE_ROOT")=."}} "$@"
 """
 
 
@@ -80,9 +93,11 @@ def _driver_identity() -> str:
 
 
 def _with_driver(provider: str, root: Path, wasm_opt: Path, identity: str) -> Toolchain:
-    """The toolchain with its driver directory, written once per SDK and driver version."""
+    """The toolchain with its driver directory, written once per SDK and driver version. Named
+    after the SDK's real path, so a cache that links to another's toolchains shares its drivers."""
+    root = root.resolve()
     identity = f"{identity}; {_driver_identity()}"
-    name = hashlib.sha256(f"{root}\0{wasm_opt}\0{identity}".encode()).hexdigest()[:16]
+    name = hashlib.sha256(f"{root}\0{wasm_opt}\0{identity}\0{DRIVER_LAUNCHER}".encode()).hexdigest()[:16]
     driver = cache_dir("toolchains") / f"driver-{provider}-{name}"
     _prepare_once(driver, lambda: _write_driver(driver, root, wasm_opt, identity))
     return Toolchain(provider, root, wasm_opt, identity, driver)
@@ -92,14 +107,20 @@ def _write_driver(driver: Path, root: Path, wasm_opt: Path, identity: str) -> No
     staging = driver.with_name(f".{driver.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    (staging / "mapped").mkdir()
     for name in ("clang", "clang++"):
-        (staging / name).write_text(DRIVER_CLANG.format(clang=root / "bin" / name, sdk=root))
-        (staging / name).chmod(0o755)
+        _write_script(staging / "mapped" / name, DRIVER_CLANG.format(clang=root / "bin" / name, sdk=root))
+        _write_script(staging / name, DRIVER_LAUNCHER.format(mapped=driver / "mapped" / name))
     for tool in DRIVER_TOOLS:
         (staging / tool).symlink_to(root / "bin" / tool)
     (staging / "wasm-opt").symlink_to(wasm_opt)
     replace_dir(staging, driver)
     write_atomic(_complete_marker(driver), identity.encode())
+
+
+def _write_script(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o755)
 
 
 def host_platform() -> str:

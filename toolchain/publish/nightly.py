@@ -2,10 +2,10 @@
 
 Every artifact whose inputs are reachable (each profile of the Ruby series, and each gem with
 an extension) is built, verified with its suites, then built a second time by an independent
-process under another build root and artifact root, with the same clean environment, and the
-two are compared file by file (wasm files section by section). The release directory holds the
-artifacts, one deterministic .tar.gz each, SHA256SUMS, each manifest and verification report,
-a JSON build record and a summary; `releases/latest` points at the newest.
+process under another build root and artifact root, with the same clean environment but no
+compiler cache, and the two are compared file by file (wasm files section by section). The
+release directory holds the artifacts, one deterministic .tar.gz each, SHA256SUMS, each manifest
+and verification report, a JSON build record and a summary; `releases/latest` points at the newest.
 
 The inputs must match the committed lock file (toolchain/inputs/lock.py). A second run with nothing
 changed does no build work: the record of the last release names every artifact's key.
@@ -25,16 +25,18 @@ from pathlib import Path
 
 from .. import product
 from ..build import cruby
+from ..build.compiler_cache import COMPILER_CACHE_ENV
 from ..errors import UserError
 from ..inputs import fetch, lock, recipe
 from ..inputs.extract import newest_mtime
 from ..inputs.fetch import sha256_file
 from ..paths import ARTIFACT_ROOT_ENV, BUILD_ROOT_ENV, cache_dir, cache_root
-from ..run.runner import Artifact
+from ..run.runner import DEFAULT_PROFILE, Artifact, artifact_path
 from ..steps import replace_dir, run_guarded, say, step, write_atomic
 from ..verify.known_failures import PLANS_DIR
 from ..verify.suites import RUBY_SUITES
 from ..verify.verification import verification_dir
+from .artifact import is_current as artifact_is_current
 from .release import compare_trees, deterministic_tarball, sha256sums
 
 RECORD = "build-record.json"
@@ -64,14 +66,28 @@ class Product:
         ext = product.plan_ext(self.target, self.series, provider, fetch_missing=False, quiet=True)
         return ext.key if ext else None
 
+    def suites(self) -> list[str]:
+        """The suites the nightly runs against the product: none beyond its smoke checks for a gem
+        without a test plan."""
+        if self.kind == "profile":
+            return list(recipe.ruby_recipe(self.series).profiles[self.target].suites or RUBY_SUITES)
+        return product.GEM_SUITES if (PLANS_DIR / f"gem-{self.target}.toml").exists() else []
+
+    def recipes(self) -> list[str]:
+        """Every recipe whose source the product is built from."""
+        gems = recipe.with_deps([self.target], "gem") if self.kind == "ext" else []
+        profile = (gems[0].ruby_profile or DEFAULT_PROFILE) if gems else self.target
+        libraries = recipe.with_deps([*recipe.ruby_recipe(self.series).profile(profile).libraries,
+                                      *(library for gem in gems for library in gem.libraries)], "library")
+        return [f"ruby-{self.series}", *(each.name for each in [*gems, *libraries])]
+
     def verify(self, provider: str, workers: int) -> dict | None:
         """Run the product's suites; None when it has none beyond the smoke checks of its build."""
+        if not self.suites():
+            return None
         if self.kind == "profile":
-            suites = recipe.ruby_recipe(self.series).profiles[self.target].suites or RUBY_SUITES
-            return product.verify_ruby_wasm(self.series, self.target, provider, list(suites), False, workers)
-        if (PLANS_DIR / f"gem-{self.target}.toml").exists():
-            return product.verify_ext(self.target, self.series, provider, False, workers)
-        return None
+            return product.verify_ruby_wasm(self.series, self.target, provider, self.suites(), False, workers)
+        return product.verify_ext(self.target, self.series, provider, False, workers)
 
 
 def products(series: str) -> list[Product]:
@@ -91,7 +107,8 @@ def repro_roots() -> tuple[Path, Path]:
 def build_again(item: Product, provider: str) -> Path:
     """Build the product in a separate process under the second roots; return its artifact directory."""
     build_root, artifacts = repro_roots()
-    env = {**os.environ, BUILD_ROOT_ENV: str(build_root), ARTIFACT_ROOT_ENV: str(artifacts)}
+    # Without the compiler cache, so the comparison also proves the cache changes no byte.
+    env = {**os.environ, BUILD_ROOT_ENV: str(build_root), ARTIFACT_ROOT_ENV: str(artifacts), COMPILER_CACHE_ENV: "off"}
     command = [sys.executable, "-m", "toolchain.publish.nightly", "build-one", item.kind, item.series, item.target,
                "--toolchain", provider]
     result = run_guarded(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -108,6 +125,37 @@ def reproducibility(item: Product, first: Artifact, second: Path) -> dict:
     differences = compare_trees(first.directory, second)
     outputs = [d for d in differences if d["file"] == "ruby.wasm" or d["file"].startswith("root/")]
     return {"reproducible": not outputs, "second_build": str(second), "differences": outputs}
+
+
+def verdict_path(name: str) -> Path:
+    return cache_dir("repro") / f"{name}.json"
+
+
+def kept_verdict(item: Product, provider: str) -> dict | None:
+    """The comparison made for the artifact as it is published now, if one was kept."""
+    path = verdict_path(item.name)
+    key = item.key(provider)
+    if key is None or not path.exists() or not artifact_is_current(artifact_path(item.name), key):
+        return None
+    verdict = json.loads(path.read_text())
+    return verdict if verdict.get("key") == key else None
+
+
+def reproduce(item: Product, provider: str) -> dict:
+    """Build the published artifact a second time and compare, once per build key: the verdict is
+    kept beside the second builds (the reproduce:<artifact> stage, then the nightly, read it)."""
+    kept = kept_verdict(item, provider)
+    if kept is not None:
+        return kept
+    first = item.build(provider)  # current already when the artifact stage ran first
+    started = time.monotonic()
+    with step(f"second build of {item.name} (independent build root, no compiler cache)"):
+        second = build_again(item, provider)
+    verdict = {"key": json.loads(first.manifest.read_text())["build_key"], **reproducibility(item, first, second),
+               "seconds": round(time.monotonic() - started, 1)}
+    say(f"    {item.name}: reproducible: {'yes' if verdict['reproducible'] else 'NO'}")
+    write_atomic(verdict_path(item.name), (json.dumps(verdict, indent=2) + "\n").encode())
+    return verdict
 
 
 # --- the release --------------------------------------------------------------------------------
@@ -215,12 +263,9 @@ def _entry(item: Product, provider: str, workers: int) -> tuple[dict, Artifact |
     started = time.monotonic()
     summary = item.verify(provider, workers)
     timings["verify"] = round(time.monotonic() - started, 1)
-    started = time.monotonic()
-    with step(f"second build of {item.name} (independent build root)"):
-        second = build_again(item, provider)
-    timings["reproduce"] = round(time.monotonic() - started, 1)
-    verdict = reproducibility(item, artifact, second)
-    say(f"    {item.name}: reproducible: {'yes' if verdict['reproducible'] else 'NO'}")
+    verdict = reproduce(item, provider)
+    timings["reproduce"] = verdict.pop("seconds")
+    del verdict["key"]
     manifest = json.loads(artifact.manifest.read_text())
     report = verification_dir(item.name) / "summary.json"
     return {"name": item.name, "kind": item.kind, "key": manifest["build_key"], "outputs": manifest["outputs"],
