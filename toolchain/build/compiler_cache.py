@@ -54,8 +54,9 @@ def hits(counts: Counter[str]) -> int:
 def environment(base_dir: Path, compiler_identity: str) -> dict[str, str]:
     """The variables that make a build's compiles go through ccache, or none when it is off.
     The compiler is identified by the toolchain's identity, not by the driver script's mtime,
-    and only this configuration is read, so a user's ccache.conf cannot change what is cached."""
-    if not enabled():
+    and only this configuration is read, so a user's ccache.conf cannot change what is cached.
+    Without ccache installed (the native builds install it), compiles run directly."""
+    if not enabled() or not CCACHE.exists():
         return {}
     directory = cache_dir("ccache")
     return {"CCACHE_DIR": str(directory), "CCACHE_CONFIGPATH": str(directory / "ccache.conf"),
