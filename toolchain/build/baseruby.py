@@ -14,15 +14,13 @@ objects wherever the patches did not change a file.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from ..inputs.providers import install_debian_packages
+from ..inputs.providers import host_driver, install_debian_packages
 from ..inputs.recipe import Recipe, Source
 from ..inputs.source import Patch, source_inputs
 from ..paths import cache_dir
@@ -101,30 +99,6 @@ def host_environment() -> dict[str, str]:
     return {"HOME": os.environ.get("HOME", "/"), "LC_ALL": "C", "TZ": "UTC",
             "PATH": f"{host_driver()}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
             **compiler_cache.environment(cache_dir("native"), host_compiler())}
-
-
-# gcc and cc as native builds call them: through ccache when the build set CCACHE_DIR.
-HOST_LAUNCHER = """#!/bin/sh
-[ -n "$CCACHE_DIR" ] || exec /usr/bin/{name} "$@"
-exec ccache /usr/bin/{name} "$@"
-"""
-
-
-def host_driver() -> Path:
-    """The directory, first on a native build's PATH, whose gcc and cc are HOST_LAUNCHER."""
-    digest = hashlib.sha256(HOST_LAUNCHER.encode()).hexdigest()[:12]
-    driver = cache_dir("toolchains") / f"host-driver-{digest}"
-    if not driver.exists():
-        staging = driver.with_name(f".{driver.name}.{os.getpid()}.partial")
-        staging.mkdir()
-        for name in ("gcc", "cc"):
-            (staging / name).write_text(HOST_LAUNCHER.format(name=name))
-            (staging / name).chmod(0o755)
-        try:
-            staging.rename(driver)
-        except OSError:  # another process put the same scripts in place first
-            shutil.rmtree(staging)
-    return driver
 
 
 def skip_bundled_gems(source_root: Path) -> None:

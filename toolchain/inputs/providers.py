@@ -104,23 +104,42 @@ def _with_driver(provider: str, root: Path, wasm_opt: Path, identity: str) -> To
 
 
 def _write_driver(driver: Path, root: Path, wasm_opt: Path, identity: str) -> None:
+    scripts = {}
+    for name in ("clang", "clang++"):
+        scripts[f"mapped/{name}"] = DRIVER_CLANG.format(clang=root / "bin" / name, sdk=root)
+        scripts[name] = DRIVER_LAUNCHER.format(mapped=driver / "mapped" / name)
+    links = {tool: root / "bin" / tool for tool in DRIVER_TOOLS} | {"wasm-opt": wasm_opt}
+    _write_driver_dir(driver, scripts, links, identity)
+
+
+# gcc and cc as native builds call them: through ccache when the build set CCACHE_DIR.
+HOST_LAUNCHER = """#!/bin/sh
+[ -n "$CCACHE_DIR" ] || exec /usr/bin/{name} "$@"
+exec ccache /usr/bin/{name} "$@"
+"""
+
+
+def host_driver() -> Path:
+    """The directory, first on a native build's PATH, whose gcc and cc are HOST_LAUNCHER."""
+    driver = cache_dir("toolchains") / f"host-driver-{hashlib.sha256(HOST_LAUNCHER.encode()).hexdigest()[:12]}"
+    scripts = {name: HOST_LAUNCHER.format(name=name) for name in ("gcc", "cc")}
+    _prepare_once(driver, lambda: _write_driver_dir(driver, scripts, {}, "host"))
+    return driver
+
+
+def _write_driver_dir(driver: Path, scripts: dict[str, str], links: dict[str, Path], marker: str) -> None:
+    """Write a driver directory whole (scripts by relative path, then links), then its marker."""
     staging = driver.with_name(f".{driver.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    (staging / "mapped").mkdir()
-    for name in ("clang", "clang++"):
-        _write_script(staging / "mapped" / name, DRIVER_CLANG.format(clang=root / "bin" / name, sdk=root))
-        _write_script(staging / name, DRIVER_LAUNCHER.format(mapped=driver / "mapped" / name))
-    for tool in DRIVER_TOOLS:
-        (staging / tool).symlink_to(root / "bin" / tool)
-    (staging / "wasm-opt").symlink_to(wasm_opt)
+    for name, text in scripts.items():
+        (staging / name).parent.mkdir(exist_ok=True)
+        (staging / name).write_text(text)
+        (staging / name).chmod(0o755)
+    for name, target in links.items():
+        (staging / name).symlink_to(target)
     replace_dir(staging, driver)
-    write_atomic(_complete_marker(driver), identity.encode())
-
-
-def _write_script(path: Path, text: str) -> None:
-    path.write_text(text)
-    path.chmod(0o755)
+    write_atomic(_complete_marker(driver), marker.encode())
 
 
 def host_platform() -> str:
