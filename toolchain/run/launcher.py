@@ -14,12 +14,13 @@ SOCKET_ENV = "RUBY_WASM_WORKERS"
 GUEST_CWD = "/work"
 
 
-def request(socket_path: str, argv: list, mounts: list, env: dict, timeout: float) -> dict:
-    """Send one run request to the worker pool and wait for its answer."""
+def request(socket_path: str, argv: list, mounts: list, env: dict, timeout: float, bridge: bool = False) -> dict:
+    """Send one run request to the worker pool and wait for its answer; with `bridge`, the wasm
+    may run child Rubies (toolchain/run/bridge.py)."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     client.connect(socket_path)
     with client:
-        message = {"argv": argv, "mounts": mounts, "env": env, "timeout": timeout}
+        message = {"argv": argv, "mounts": mounts, "env": env, "timeout": timeout, "bridge": bridge}
         client.sendall(json.dumps(message).encode())
         client.shutdown(socket.SHUT_WR)
         chunks = []

@@ -31,6 +31,7 @@ MAX_WASM_STACK = 2 << 20
 ENGINE_SETTINGS = f"epoch-interruption-stack{MAX_WASM_STACK}"  # part of the compiled-module key
 TRAP_EXIT_CODE = 134
 TIMEOUT_EXIT_CODE = 124
+INVALID_EXIT_CODE = 126
 NO_DEADLINE = 2**62
 
 
@@ -130,11 +131,13 @@ class RubyWasm:
         self.pre = linker.instantiate_pre(compiled_module(self.engine, self.artifact.wasm))
 
     def _wasi(self, argv: Sequence[str], env: Mapping[str, str], mounts: Sequence[Mount],
-              stdout: Path | None, stderr: Path | None) -> wasmtime.WasiConfig:
+              stdout: Path | None, stderr: Path | None, stdin: Path | None) -> wasmtime.WasiConfig:
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["ruby", *argv]
         wasi.env = list(env.items())
-        if not stdout:  # an interactive run reads our stdin; captured runs get an empty one
+        if stdin:
+            wasi.stdin_file = str(stdin)
+        elif not stdout:  # an interactive run reads our stdin; captured runs get an empty one
             wasi.inherit_stdin()
         if stdout:
             wasi.stdout_file = str(stdout)
@@ -152,13 +155,14 @@ class RubyWasm:
 
     def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
             mounts: Sequence[Mount] = (), stdout: Path | None = None, stderr: Path | None = None,
-            timeout: float | None = None, memory_limit: int | None = None) -> RunResult:
-        """Run ruby with argv; stdout/stderr go to the given files or to ours. memory_limit caps
-        linear memory, in bytes: past it memory.grow fails, and Ruby raises NoMemoryError."""
+            timeout: float | None = None, memory_limit: int | None = None, stdin: Path | None = None) -> RunResult:
+        """Run ruby with argv; stdin comes from the given file (or ours, or nothing when output is
+        captured), stdout/stderr go to the given files or to ours. memory_limit caps linear
+        memory, in bytes: past it memory.grow fails, and Ruby raises NoMemoryError."""
         store = wasmtime.Store(self.engine)
         if memory_limit is not None:
             store.set_limits(memory_size=memory_limit)
-        store.set_wasi(self._wasi(argv, env or {}, mounts, stdout, stderr))
+        store.set_wasi(self._wasi(argv, env or {}, mounts, stdout, stderr, stdin))
         store.set_epoch_deadline(1 if timeout is not None else NO_DEADLINE)
         finished = threading.Event()
         if timeout is not None:
@@ -180,6 +184,13 @@ class RubyWasm:
             return RunResult(0)
         except wasmtime.ExitTrap as exit_:
             return RunResult(exit_.code)
+        except wasmtime.WasmtimeError as error:
+            # WASI preview 1 carries exit statuses 0..125 only; wasmtime refuses `exit(126..255)`
+            # with an error that does not say which status it was.
+            if "invalid exit status" not in str(error):
+                raise
+            return RunResult(INVALID_EXIT_CODE, trap="exited with a status of 126 or more, which WASI "
+                             "preview 1 cannot carry (wasmtime refuses it)")
         except wasmtime.Trap as trap:
             if trap.trap_code == wasmtime.TrapCode.INTERRUPT:
                 return RunResult(TIMEOUT_EXIT_CODE, timed_out=True, trap=f"timed out after {timeout}s")

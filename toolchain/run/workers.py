@@ -10,7 +10,8 @@ with no heavy imports) stands in for the `ruby` executable, and in-process drive
 
 Protocol: the client sends one JSON object and shuts down its write side; the worker
 answers with one JSON object. Request: {"argv", "mounts": [[host, guest, writable]],
-"env", "timeout"}. Answer: {"exit_code", "stdout", "stderr" (base64), "trap", "timed_out", "memory_bytes" (linear
+"env", "timeout", "bridge"}; with "bridge" true, the wasm may ask for child Rubies (bridge.py).
+Answer: {"exit_code", "stdout", "stderr" (base64), "trap", "timed_out", "memory_bytes" (linear
 memory at the end), "seconds" (instantiation and run)}.
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .runner import Artifact, Mount, RubyWasm
+from .bridge import BRIDGE_ENV, ChildRunners, child_bridge
+from .runner import Artifact, Mount, RubyWasm, RunResult
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 
@@ -39,11 +41,19 @@ def _read_request(connection: socket.socket) -> dict:
     return json.loads(b"".join(chunks))
 
 
-def _answer(runner: RubyWasm, message: dict) -> dict:
+def _run(runner: RubyWasm, children: ChildRunners, message: dict) -> RunResult:
     mounts = [Mount(Path(host), guest, writable) for host, guest, writable in message["mounts"]]
+    if not message.get("bridge"):
+        return runner.capture(message["argv"], env=message["env"], mounts=mounts,
+                              timeout=message["timeout"], binary=True)
+    with child_bridge(children, mounts, message["timeout"]) as bridge:
+        return runner.capture(message["argv"], env={**message["env"], BRIDGE_ENV: bridge.guest},
+                              mounts=[*mounts, bridge], timeout=message["timeout"], binary=True)
+
+
+def _answer(runner: RubyWasm, children: ChildRunners, message: dict) -> dict:
     started = time.monotonic()
-    result = runner.capture(message["argv"], env=message["env"], mounts=mounts,
-                            timeout=message["timeout"], binary=True)
+    result = _run(runner, children, message)
     return {
         "exit_code": result.exit_code,
         "stdout": base64.b64encode(result.stdout).decode(),
@@ -56,11 +66,11 @@ def _answer(runner: RubyWasm, message: dict) -> dict:
 
 
 def _serve(listener: socket.socket, artifact: Artifact) -> None:
-    runner = RubyWasm(artifact)
+    runner, children = RubyWasm(artifact), ChildRunners(artifact)
     while True:
         connection, _ = listener.accept()
         with connection:
-            connection.sendall(json.dumps(_answer(runner, _read_request(connection))).encode())
+            connection.sendall(json.dumps(_answer(runner, children, _read_request(connection))).encode())
 
 
 def _start_worker(listener: socket.socket, artifact: Artifact) -> subprocess.Popen:

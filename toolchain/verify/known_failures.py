@@ -1,6 +1,8 @@
 """Verification plans (verification/<name>.toml): which test files to run, and which tests are
 known to fail under WASI, each with a category and a reason. A Ruby series' plan
-(ruby-<series>.toml) lists test-all files under [test_all]; a gem's (gem-<name>.toml) lists its
+(ruby-<series>.toml) lists test-all files under [test_all] and ruby/spec's under [ruby_spec],
+and under [[not_run]] the files or directories among them that cannot run under WASI, each
+with its reason; a gem's (gem-<name>.toml) lists its
 own test files under [minitest], with the gems those tests need (deps) and the directories of
 the gem's tree its tests expect on the load path (load_path, as its Rakefile's test task sets).
 A series' plan also lists the endurance suite's programs (verification/endurance/) under
@@ -12,7 +14,7 @@ strict mode fails on it, so the list cannot quietly go stale.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
@@ -21,9 +23,14 @@ from .suites import SUITES, EndurancePlan, EnduranceProgram, TestResult
 
 PLANS_DIR = PROJECT_ROOT / "verification"
 ENDURANCE_DIR = PLANS_DIR / "endurance"
+# process/spawn: a child process the bridge cannot serve (one talked to while it runs, or not a
+# Ruby); fork, signal and shell: what the issue of child processes leaves to the host OS.
 # omitted: a feature this build leaves out on purpose (its recipe says why), not a WASI limit
-CATEGORIES = ("thread", "ractor", "process/spawn", "signal", "socket", "io-reopen", "wasm-limit", "omitted", "bug")
+CATEGORIES = ("thread", "ractor", "process/spawn", "fork", "signal", "shell", "socket", "io-reopen",
+              "wasm-limit", "omitted", "bug")
 ENTRY_FIELDS = {"suite", "file", "test", "reason", "why"}
+NOT_RUN_FIELDS = ENTRY_FIELDS - {"test"}
+SPEC_ROOT = "spec/"  # by_extension paths under it select ruby/spec files, the others test-all's
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,18 @@ class KnownFailure:
 
 
 @dataclass(frozen=True)
+class NotRun:
+    """A test file, or a directory of them, that cannot run under WASI at all."""
+    suite: str
+    file: str
+    reason: str
+    why: str
+
+    def covers(self, file: str) -> bool:
+        return file == self.file or file.startswith(self.file.rstrip("/") + "/")
+
+
+@dataclass(frozen=True)
 class Plan:
     path: Path
     test_files: list[str]  # files or directories (every test_*.rb below them)
@@ -52,24 +71,37 @@ class Plan:
     test_deps: list[str]  # gem recipes the tests need on their load path (minitest)
     load_path: list[str]  # directories of the tested tree on every test file's load path
     endurance: EndurancePlan | None = None
+    spec_files: list[str] = field(default_factory=list)  # ruby/spec files or directories
+    not_run: list[NotRun] = field(default_factory=list)
 
-    def selection(self, extensions: tuple[str, ...], source: Path) -> list[str]:
-        """The test files for an artifact with these extensions, directories expanded."""
-        paths = self.test_files + [path for extension, listed in self.by_extension.items()
-                                   if extension in extensions for path in listed]
+    def selection(self, extensions: tuple[str, ...], source: Path, suite: str = "test-all") -> list[str]:
+        """The test files of a suite for an artifact with these extensions, directories
+        expanded: the suite's files and its by_extension paths, less the by_extension paths of
+        extensions not linked and what the plan does not run."""
+        paths, patterns, root = (self.spec_files, ("*_spec.rb",), SPEC_ROOT) if suite == "ruby-spec" else \
+            (self.test_files, ("test_*.rb", "*_test.rb"), "")  # test-all's own runner takes both
+        own = {extension: [p for p in listed if p.startswith(root)] for extension, listed in self.by_extension.items()}
+        unlinked = [NotRun(suite, path, "omitted", "") for extension, listed in own.items()
+                    if extension not in extensions for path in listed]
         chosen: list[str] = []
-        for path in paths:
+        for path in dict.fromkeys(paths + [p for listed in own.values() for p in listed]):
             if (source / path).is_dir():
-                chosen += sorted(p.relative_to(source).as_posix() for p in (source / path).rglob("test_*.rb"))
+                chosen += sorted({p.relative_to(source).as_posix() for pattern in patterns
+                                  for p in (source / path).rglob(pattern)})
             else:
                 chosen.append(path)
-        return chosen
+        return [file for file in dict.fromkeys(chosen)
+                if not self.not_running(suite, file) and not any(entry.covers(file) for entry in unlinked)]
+
+    def not_running(self, suite: str, file: str) -> NotRun | None:
+        return next((entry for entry in self.not_run if entry.suite == suite and entry.covers(file)), None)
 
 
-def _entry(path: Path, index: int, raw: dict, table: str = "known_failure") -> KnownFailure:
+def _entry(path: Path, index: int, raw: dict, table: str = "known_failure",
+           fields: set[str] = ENTRY_FIELDS) -> dict:
     where = f"Verification plan {path}: {table}[{index}]"
-    if set(raw) != ENTRY_FIELDS:
-        raise UserError(f"{where} must have exactly the fields {', '.join(sorted(ENTRY_FIELDS))} "
+    if set(raw) != fields:
+        raise UserError(f"{where} must have exactly the fields {', '.join(sorted(fields))} "
                         f"(it has {', '.join(sorted(raw))}).")
     if raw["suite"] not in SUITES:
         raise UserError(f"{where}: suite '{raw['suite']}' is not one of {', '.join(SUITES)}.")
@@ -77,7 +109,7 @@ def _entry(path: Path, index: int, raw: dict, table: str = "known_failure") -> K
         raise UserError(f"{where}: reason '{raw['reason']}' is not one of {', '.join(CATEGORIES)}.")
     if not raw["why"].strip():
         raise UserError(f"{where}: 'why' is empty; say in a sentence why the test fails.")
-    return KnownFailure(**raw)
+    return raw
 
 
 def load_plan(name: str) -> Plan:
@@ -90,21 +122,23 @@ def load_plan(name: str) -> Plan:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"Verification plan {path} is not valid TOML: {error}.") from None
-    entries = [_entry(path, i, e) for i, e in enumerate(raw.get("known_failure", []))]
+    entries = [KnownFailure(**_entry(path, i, e)) for i, e in enumerate(raw.get("known_failure", []))]
     known = {e.key: e for e in entries}
     if len(known) != len(entries):
         raise UserError(f"Verification plan {path} lists a known failure twice.")
     excluded: dict[str, list[str]] = {}
     for i, entry in enumerate(raw.get("excluded", [])):
         rule = _entry(path, i, entry, "excluded")
-        excluded.setdefault(rule.file, []).append(rule.test)
+        excluded.setdefault(rule["file"], []).append(rule["test"])
+    not_run = [NotRun(**_entry(path, i, entry, "not_run", NOT_RUN_FIELDS)) for i, entry in enumerate(raw.get("not_run", []))]
     tests = raw.get("test_all") or raw.get("minitest") or {}
     by_extension = tests.get("by_extension", {})
     if not all(isinstance(v, list) and all(isinstance(p, str) for p in v) for v in by_extension.values()):
         raise UserError(f"Verification plan {path}: by_extension must map extension names to "
                         'lists of paths, e.g. zlib = ["test/zlib"].')
     return Plan(path, list(tests.get("files", [])), known, excluded, by_extension, list(tests.get("deps", [])),
-                list(tests.get("load_path", [])), endurance_plan(path, raw["endurance"]) if "endurance" in raw else None)
+                list(tests.get("load_path", [])), endurance_plan(path, raw["endurance"]) if "endurance" in raw else None,
+                list(raw.get("ruby_spec", {}).get("files", [])), not_run)
 
 
 ENDURANCE_FIELDS = {"file": str, "small": int, "large": int, "needs": str}

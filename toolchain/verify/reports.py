@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ..steps import write_atomic
-from .known_failures import Plan, Verdict
+from .known_failures import CATEGORIES, Plan, Verdict
 from .suites import SuiteRun
 
 MESSAGE_LIMIT = 4000
@@ -36,13 +37,21 @@ def junit_xml(run: SuiteRun, verdict: Verdict, plan: Plan) -> bytes:
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
 
 
-def suite_summary(run: SuiteRun, verdict: Verdict) -> dict:
+def known_by_reason(verdict: Verdict, plan: Plan) -> dict[str, int]:
+    """How many of the suite's known failures fall in each reason category, largest first."""
+    counts = Counter(plan.known[(r.suite, r.file, r.name)].reason for r in verdict.known)
+    return dict(counts.most_common())
+
+
+def suite_summary(run: SuiteRun, verdict: Verdict, plan: Plan) -> dict:
     def names(results):
         return [{"file": r.file, "test": r.name, "outcome": r.outcome, "message": r.message[:MESSAGE_LIMIT]}
                 for r in results]
+    not_run = Counter(entry.reason for entry in plan.not_run if entry.suite == run.suite)
     return {
         "suite": run.suite, "run": len(run.results), "passed": len(verdict.passed),
-        "known_failures": len(verdict.known), "unexpected": len(verdict.unexpected),
+        "known_failures": len(verdict.known), "known_by_reason": known_by_reason(verdict, plan),
+        "not_run_files_by_reason": dict(not_run.most_common()), "unexpected": len(verdict.unexpected),
         "fixed": len(verdict.fixed), "skipped": len(verdict.skipped), "seconds": round(run.seconds, 1),
         "unexpected_tests": names(verdict.unexpected), "fixed_tests": names(verdict.fixed),
         "measured": [{"test": r.name, "outcome": r.outcome, **r.metrics} for r in run.results if r.metrics],
@@ -52,16 +61,24 @@ def suite_summary(run: SuiteRun, verdict: Verdict) -> dict:
 def write_reports(directory: Path, runs: list[tuple[SuiteRun, Verdict]], plan: Plan, header: dict) -> dict:
     for run, verdict in runs:
         write_atomic(directory / f"junit-{run.suite}.xml", junit_xml(run, verdict, plan))
-    summary = {**header, "suites": [suite_summary(run, verdict) for run, verdict in runs]}
+    summary = {**header, "suites": [suite_summary(run, verdict, plan) for run, verdict in runs]}
     write_atomic(directory / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
 
 
 def table(summary: dict) -> str:
-    """One row per suite, then one per measured test (the endurance programs' time and memory)."""
+    """One row per suite; then the known failures by reason category, a column per category
+    (and the files the plan does not run, by reason); then one row per measured test (the
+    endurance programs' time and memory)."""
     columns = ("suite", "run", "passed", "known_failures", "unexpected", "fixed", "skipped", "seconds")
     titles = ("suite", "run", "passed", "known failures", "unexpected", "fixed", "skipped", "time (s)")
     suites = _aligned([titles] + [tuple(str(s[c]) for c in columns) for s in summary["suites"]])
+    reasons = [r for r in CATEGORIES if any(r in s.get("known_by_reason", {}) for s in summary["suites"])]
+    if reasons:
+        rows = [(s["suite"], *(str(s["known_by_reason"].get(r, "")) for r in reasons),
+                 ", ".join(f"{r} {n}" for r, n in s.get("not_run_files_by_reason", {}).items()))
+                for s in summary["suites"] if s.get("known_by_reason") or s.get("not_run_files_by_reason")]
+        suites += "\n\nknown failures by reason\n" + _aligned([("suite", *reasons, "files not run, by reason"), *rows])
     measured = [m for s in summary["suites"] for m in s.get("measured", [])]
     if not measured:
         return suites

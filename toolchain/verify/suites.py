@@ -5,6 +5,7 @@ a gem's minitest files. Each driver returns one result per test.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -28,9 +29,13 @@ BTEST_REPORTER = RUBY_SUPPORT / "btest_reporter.rb"
 BTEST_TIMEOUT = 120.0
 TEST_FILE_TIMEOUT = 180.0
 MAX_CRASH_RERUNS = 10
+TEST_ALL_BATCH = 10  # test-all files of one directory per wasm run
+QUOTED_METHOD = re.compile(r'#"(.*)"\Z')  # the harness quotes a method name that is not an identifier
+UNSAFE_IN_NAME = re.compile(r"[^\w.+-]")  # in a log's name
 ENDURANCE_TIMEOUT = 900.0
-SUITES = ("basictest", "bootstraptest", "test-all", "endurance", "minitest")
-RUBY_SUITES = ("basictest", "bootstraptest", "test-all", "endurance")  # run by `doit verify`
+SUITES = ("basictest", "bootstraptest", "test-all", "ruby-spec", "endurance", "minitest")
+RUBY_SUITES = ("basictest", "bootstraptest", "test-all", "ruby-spec", "endurance")  # run by `doit verify`
+FILE_SUITES = ("test-all", "ruby-spec", "minitest")  # the suites that run the plan's files
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class SuiteContext:
     workers: int
     test_libs: tuple[Path, ...] = ()  # put on the load path of every test file (a gem's minitest)
     load_path: tuple[str, ...] = ()  # directories of the source tree on that load path too
+    # the files of each wasm run, by the run's name, for the suites that run several files at once
+    batches: dict[str, list[str]] = field(default_factory=dict)
 
 
 # --- basictest ------------------------------------------------------------------------------
@@ -128,18 +135,28 @@ def run_bootstraptest(context: SuiteContext, files: list[str] | None = None) -> 
 
 # --- test-all -------------------------------------------------------------------------------
 
-PROGRESS = re.compile(r"^\[\s*\d+/\d+\] (\S+#\S+?)(?P<done> = [\d.]+ s)?$", re.M)
+PROGRESS = re.compile(r"^\[\s*\d+/\d+\] (\S+#\S+?)(?= = [\d.]+ s$|$)", re.M)
+DONE = re.compile(r" = [\d.]+ s$", re.M)
 PROBLEM = re.compile(r"^\s*\d+\) (Failure|Error|Skipped):\n(\S+#\S+?)(?: \[[^\n]*\])?:\n(.*?)"
                      r"(?=^\s*\d+\) (?:Failure|Error|Skipped):|^Finished tests|\Z)", re.M | re.S)
 OUTCOMES = {"Failure": "failed", "Error": "error", "Skipped": "skipped"}
+CLASS_MARK = re.compile(r"^\x1eRUBY-WASM-CLASS (\S+) (\S+)$", re.M)  # written by wasi_harness.rb
+HARNESS_RAN_NOTHING = re.compile(r"^0 tests, 0 assertions, 0 failures, 0 errors, 0 skips$", re.M)
+OUTPUT_AFTER_NAME = re.compile(r"-{5,}.*")  # no method name has a run of dashes
 
 
-def parse_test_all(file: str, output: str, exit_code: int, trap: str | None) -> list[TestResult]:
+def parse_test_all(unit: str, output: str, exit_code: int, trap: str | None) -> list[TestResult]:
     """Results from the harness's verbose output (-v --show-skip); a test that started and never
-    finished is the one a trap or time-out interrupted."""
+    finished is the one a trap or time-out interrupted. Each test is credited to the file that
+    defined its class (the harness adaptation prints it), else to the run's `unit`."""
+    class_files = dict(reversed(CLASS_MARK.findall(output)))  # a class's first definition names its file
     started: dict[str, bool] = {}
-    for match in PROGRESS.finditer(output):
-        started[match.group(1)] = started.get(match.group(1), False) or bool(match.group("done"))
+    matches = list(PROGRESS.finditer(output))
+    for match, following in zip(matches, [*matches[1:], None]):
+        name = OUTPUT_AFTER_NAME.sub("", match.group(1))  # what a test printed on its progress line
+        # the time follows the test's own output, which may have no newline of its own
+        done = bool(DONE.search(output, match.end(1), following.start() if following else len(output)))
+        started[name] = started.get(name, False) or done
     problems: dict[str, tuple[str, str]] = {}
     for kind, name, text in PROBLEM.findall(output):
         if problems.get(name, ("skipped",))[0] != "error":  # keep the worst of several reports
@@ -148,11 +165,19 @@ def parse_test_all(file: str, output: str, exit_code: int, trap: str | None) -> 
     results = []
     for name, finished in started.items():
         outcome, message = problems.get(name, ("passed", "") if finished else ("error", interrupted))
-        results.append(TestResult("test-all", file, name, outcome, message))
-    if not started:
-        results.append(TestResult("test-all", file, "(load)", "error",
+        results.append(TestResult("test-all", defining_file(name.split("#")[0], class_files, unit), name, outcome, message))
+    if not started and not HARNESS_RAN_NOTHING.search(output):  # a helper, or every test omitted here
+        results.append(TestResult("test-all", unit, "(load)", "error",
                                   trap or f"no test ran (exit code {exit_code}): {output.strip()[:800]}"))
     return results
+
+
+def defining_file(class_name: str, class_files: dict[str, str], unit: str) -> str:
+    """The file that defined the class, or the class it is nested in (a class made with
+    Class.new gets its name after it is defined); else the run's unit."""
+    parts = class_name.split("::")
+    return next((class_files[name] for name in ("::".join(parts[:n]) for n in range(len(parts), 0, -1))
+                 if name in class_files), unit)
 
 
 def interrupted_test(results: list[TestResult]) -> str | None:
@@ -160,8 +185,13 @@ def interrupted_test(results: list[TestResult]) -> str | None:
                  or r.message.startswith("the wasm exited")), None)
 
 
+def batch_timeout(files: int) -> float:
+    """A run's time limit: a file's, and a minute more for each further file in the batch."""
+    return TEST_FILE_TIMEOUT + 60.0 * (files - 1)
+
+
 def _run_file_in_wasm(context: SuiteContext, file: str, argv: list[str], env: dict[str, str],
-                      attempt: int) -> tuple[str, dict]:
+                      attempt: int, timeout: float = TEST_FILE_TIMEOUT) -> tuple[str, dict]:
     """One wasm run of a test file, with the source tree at /src, the harness files at /harness,
     each test library at /testlib<n> and a scratch /tmp; the output is logged. (Top-level names:
     a directory granted at /a/b would leave /a unresolvable to Ruby's realpath.)"""
@@ -169,21 +199,24 @@ def _run_file_in_wasm(context: SuiteContext, file: str, argv: list[str], env: di
     mounts = [[str(context.source), "/src", False], [str(RUBY_SUPPORT), "/harness", False],
               [str(scratch), "/tmp", True],
               *[[str(lib), f"/testlib{n}", False] for n, lib in enumerate(context.test_libs)]]
-    answer = request(str(context.socket), argv, mounts, {"TMPDIR": "/tmp", **env}, TEST_FILE_TIMEOUT)
+    answer = request(str(context.socket), argv, mounts, {"TMPDIR": "/tmp", **env}, timeout, bridge=True)
     output = answer["stdout"].decode(errors="replace") + answer["stderr"].decode(errors="replace")
-    log = context.workdir / f"{file.replace('/', '_')}.{attempt}.log"
+    log = context.workdir / f"{UNSAFE_IN_NAME.sub('_', file)}.{attempt}.log"
     log.write_text(output + (f"\nwasm trap: {answer['trap']}\n" if answer["trap"] else ""))
     shutil.rmtree(scratch, ignore_errors=True)
     return output, answer
 
 
-def run_test_all_once(context: SuiteContext, file: str, excluded: list[str], attempt: int) -> list[TestResult]:
-    """One run of a test-all file with CRuby's own harness; `excluded` are regexps of test names
-    (Class#method) not to run."""
+def run_test_all_once(context: SuiteContext, unit: str, excluded: list[str], attempt: int) -> list[TestResult]:
+    """One run of a batch of test-all files (or of `unit` itself, a file) with CRuby's own
+    harness, which loads them all into one process as its own workers do; `excluded` are regexps
+    of test names (Class#method) not to run."""
+    files = context.batches.get(unit, [unit])
     argv = ["-r/harness/wasi_harness.rb", "/src/test/runner.rb", "-v", "--tty=no", "--show-skip",
-            "--test-order=sorted", *[f"-n!/{pattern}/" for pattern in excluded], f"/src/{file}"]
-    output, answer = _run_file_in_wasm(context, file, argv, {"RUBY_TEST_SOURCE": "/src"}, attempt)
-    return parse_test_all(file, output, answer["exit_code"], answer["trap"])
+            "--test-order=sorted", *[f"-n!/{pattern}/" for pattern in excluded], *[f"/src/{file}" for file in files]]
+    env = {"RUBY_TEST_SOURCE": "/src", "GEM_TEST_TMPDIR": "/tmp/rubygems"}  # RubyGems' tests: not under /src
+    output, answer = _run_file_in_wasm(context, unit, argv, env, attempt, batch_timeout(len(files)))
+    return parse_test_all(unit, output, answer["exit_code"], answer["trap"])
 
 
 # --- a gem's minitest tests ------------------------------------------------------------------
@@ -225,6 +258,70 @@ def run_minitest_once(context: SuiteContext, file: str, excluded: list[str], att
     # No parallel executor threads: WASI has none (minitest_wasi.rb refuses parallel test classes).
     output, answer = _run_file_in_wasm(context, file, argv, {"MT_CPU": "0"}, attempt)
     return parse_minitest(file, output, answer["exit_code"], answer["trap"])
+
+
+# --- ruby/spec, with the tree's own mspec ---------------------------------------------------------
+
+SPEC_MARK = "\x1eRUBY-WASM-SPEC "
+SPEC_DIR = "spec/ruby"
+MSPEC_NOTHING_TO_RUN = re.compile(r"^\d+ files?, 0 examples, 0 expectations, 0 failures, 0 errors", re.M)
+
+
+def batches(suite: str, files: list[str]) -> dict[str, list[str]]:
+    """The files of each wasm run, by the run's name. ruby/spec runs a directory of spec files at
+    once (core/array, language, ...); test-all up to TEST_ALL_BATCH files of one directory, named
+    after the first (a batch of one is the file itself). One file per run would spend more time
+    starting Ruby than running tests."""
+    by_directory: dict[str, list[str]] = {}
+    for file in files:
+        by_directory.setdefault(file.rsplit("/", 1)[0], []).append(file)
+    if suite == "ruby-spec":
+        return by_directory
+    chunks = [listed[i:i + TEST_ALL_BATCH] for listed in by_directory.values()
+              for i in range(0, len(listed), TEST_ALL_BATCH)]
+    return {chunk[0] if len(chunk) == 1 else f"{chunk[0]}+{len(chunk) - 1}": chunk for chunk in chunks}
+
+
+def _decoded(fields: list[str]) -> list[str]:
+    return [base64.b64decode(field).decode(errors="replace") for field in fields]
+
+
+def parse_mspec(batch: str, output: str, exit_code: int, trap: str | None) -> list[TestResult]:
+    """Results from the lines toolchain/ruby/mspec_wasi.rb writes: one when an example starts,
+    one when it ends; an example that started and never ended is the one a trap or exit cut off."""
+    started: list[tuple[str, str]] = []
+    finished: dict[tuple[str, str], TestResult] = {}
+    for line in output.split("\n"):
+        _, marked, payload = line.partition(SPEC_MARK)
+        if not marked:
+            continue
+        event, *fields = payload.split(" ")
+        if event == "start":
+            file, name = _decoded(fields)
+            started.append((file, name))
+        else:
+            file, outcome, name, message = _decoded(fields)
+            finished[(file, name)] = TestResult("ruby-spec", file, name, outcome, message)
+    interrupted = f"interrupted: {trap}" if trap else f"the wasm exited ({exit_code}) during this example"
+    results = [finished.pop(key, None) or TestResult("ruby-spec", *key, "error", interrupted)
+               for key in dict.fromkeys(started)]
+    results += finished.values()  # a file that failed to load: no example started
+    if not results and MSPEC_NOTHING_TO_RUN.search(output):
+        return []  # every example guarded off for this platform or version
+    if not results:
+        results.append(TestResult("ruby-spec", batch, "(load)", "error",
+                                  trap or f"no example ran (exit code {exit_code}): {output.strip()[-800:]}"))
+    return results
+
+
+def run_mspec_once(context: SuiteContext, batch: str, excluded: list[str], attempt: int) -> list[TestResult]:
+    """One run of a directory of specs with mspec-run, its config the tree's default.mspec."""
+    exclusion = [argument for pattern in excluded for argument in ("-P", pattern)]
+    argv = ["/src/spec/mspec/bin/mspec-run", "-B", f"/src/{SPEC_DIR}/default.mspec", "-f", "/harness/mspec_wasi.rb",
+            *exclusion, *[f"/src/{file}" for file in context.batches[batch]]]
+    env = {"MSPEC_RUNNER": "1", "SPEC_TEMP_DIR": "/tmp/rubyspec_temp"}
+    output, answer = _run_file_in_wasm(context, batch, argv, env, attempt)
+    return parse_mspec(batch, output, answer["exit_code"], answer["trap"])
 
 
 # --- endurance: long runs in one VM, judged against the native twin ---------------------------
@@ -318,13 +415,17 @@ def run_endurance(context: SuiteContext, plan: EndurancePlan | None) -> list[Tes
 RunOnce = Callable[[SuiteContext, str, list[str], int], list[TestResult]]
 
 
+def only(name: str) -> str:
+    """A regexp matching this test's name alone, as the harnesses match names (unquoted)."""
+    return "\\A" + re.escape(QUOTED_METHOD.sub(r"#\1", name)) + "\\z"
+
+
 def run_file(context: SuiteContext, run_once: RunOnce, file: str, excluded: list[str]) -> list[TestResult]:
     """Run one file inside the wasm. A trap ends the whole run, so the test it interrupted is
     recorded and the file runs again without it, until the rest completes."""
     crashed: list[TestResult] = []
     while True:
-        results = run_once(context, file, excluded + [f"\\A{re.escape(r.name)}\\z" for r in crashed],
-                           len(crashed))
+        results = run_once(context, file, excluded + [only(r.name) for r in crashed], len(crashed))
         victim = interrupted_test(results)
         if victim is None or len(crashed) >= MAX_CRASH_RERUNS:
             return crashed + results
@@ -333,12 +434,16 @@ def run_file(context: SuiteContext, run_once: RunOnce, file: str, excluded: list
 
 def run_files(context: SuiteContext, run_once: RunOnce, files: list[str],
               excluded: dict[str, list[str]]) -> list[TestResult]:
+    """Run the files, each alone or, when the context batches them, a batch at a time; the
+    excluded tests of a batch's files apply to the batch."""
     missing = [f for f in files if not (context.source / f).exists()]
     if missing:
         raise UserError(f"Test files not in {context.source}: {', '.join(missing)}. "
                         "Fix the file list in the verification plan.")
+    units = context.batches or {file: [file] for file in files}
+    unit_excluded = {unit: [p for file in listed for p in excluded.get(file, [])] for unit, listed in units.items()}
     with ThreadPoolExecutor(context.workers) as pool:
-        return [result for results in pool.map(lambda f: run_file(context, run_once, f, excluded.get(f, [])), files)
+        return [result for results in pool.map(lambda u: run_file(context, run_once, u, unit_excluded[u]), units)
                 for result in results]
 
 
@@ -353,6 +458,8 @@ def run_suite(context: SuiteContext, suite: str, files: list[str], excluded: dic
         results = run_bootstraptest(context)
     elif suite == "test-all":
         results = run_files(context, run_test_all_once, files, excluded)
+    elif suite == "ruby-spec":
+        results = run_files(context, run_mspec_once, files, excluded)
     elif suite == "minitest":
         results = run_files(context, run_minitest_once, files, excluded)
     elif suite == "endurance":

@@ -16,7 +16,7 @@ from ..run.workers import worker_pool
 from ..steps import say, step, write_atomic
 from .known_failures import Plan, Verdict, judge
 from .reports import table, write_reports
-from .suites import SuiteContext, SuiteRun, TestResult, run_suite
+from .suites import FILE_SUITES, SuiteContext, SuiteRun, TestResult, batches, run_suite
 
 SMOKE_SCRIPT = RUBY_SUPPORT / "smoke.rb"
 SMOKE_TIMEOUT = 300
@@ -83,20 +83,30 @@ class Verification:
     def directory(self) -> Path:
         return verification_dir(self.artifact.directory.name)
 
-    def key(self, suites: list[str], strict: bool) -> str:
-        """Everything a verification result depends on: the artifact (its wasm and its tree), the
-        engine that runs it, the plan, the harness, the selection."""
+    def suite_key(self, suite: str) -> str:
+        """Everything a suite's results depend on: the artifact (its wasm and its tree), the engine
+        that runs it, the harness, and what the plan runs (the suite's files, the tests excluded,
+        the endurance programs), but not the known failures, which only judge the results."""
         outputs = json.loads(self.artifact.manifest.read_text())["outputs"]
-        digest = hashlib.sha256(f"wasmtime {WASMTIME_VERSION} {ENGINE_SETTINGS}\n".encode())
+        digest = hashlib.sha256(f"wasmtime {WASMTIME_VERSION} {ENGINE_SETTINGS}\n{suite}\n".encode())
         digest.update(json.dumps(outputs, sort_keys=True).encode())
         endurance = self.plan.endurance.programs if self.plan.endurance else ()
-        for path in [self.plan.path, *sorted(RUBY_SUPPORT.glob("*.rb")), *(p.path for p in endurance)]:
+        for path in [*sorted(RUBY_SUPPORT.glob("*.rb")), *(p.path for p in endurance)]:
             digest.update(path.name.encode() + b"\0" + sha256_file(path).encode())
-        # a gem's plan takes the endurance programs' counts and known failures from the series' plan
-        digest.update(json.dumps({"endurance": [[p.small, p.large, p.needs] for p in endurance],
-                                  "memory_growth": self.plan.endurance.memory_growth if self.plan.endurance else 0,
-                                  "known": sorted(self.plan.known)}).encode())
-        digest.update(json.dumps({"suites": suites, "strict": strict, "inputs": self.key_parts}).encode())
+        digest.update(json.dumps({
+            "files": self.plan.selection(self.extensions, self.source, suite) if suite in FILE_SUITES else [],
+            "excluded": self.plan.excluded,
+            "load_path": self.plan.load_path, "endurance": [[p.small, p.large, p.needs] for p in endurance],
+            "memory_growth": self.plan.endurance.memory_growth if self.plan.endurance else 0,
+            "inputs": self.key_parts}, sort_keys=True).encode())
+        return digest.hexdigest()
+
+    def key(self, suites: list[str], strict: bool) -> str:
+        """What a report over these suites depends on: their results, and the plan that judges them."""
+        digest = hashlib.sha256(json.dumps([self.suite_key(suite) for suite in suites]).encode())
+        digest.update(json.dumps({"known": sorted((*k.key, k.reason) for k in self.plan.known.values()),
+                                  "not_run": sorted((e.suite, e.file, e.reason) for e in self.plan.not_run),
+                                  "strict": strict}).encode())
         return digest.hexdigest()
 
 
@@ -138,7 +148,7 @@ def stored_run(verification: Verification, suite: str) -> SuiteRun | None:
     if not path.exists() or not verification.artifact.manifest.exists():
         return None
     stored = json.loads(path.read_text())
-    if stored["key"] != verification.key([suite], strict=False):
+    if stored["key"] != verification.suite_key(suite):
         return None
     return SuiteRun(suite, [TestResult(**result) for result in stored["results"]], stored["seconds"])
 
@@ -151,14 +161,15 @@ def suite_run(verification: Verification, suite: str, workers: int) -> SuiteRun:
     plan, work = verification.plan, suite_logs(verification.directory, suite)
     shutil.rmtree(work, ignore_errors=True)  # the logs beside the results are this run's alone
     work.mkdir(parents=True)
-    files = plan.selection(verification.extensions, verification.source)
+    files = plan.selection(verification.extensions, verification.source, suite)
     endurance = plan.endurance.for_extensions(verification.extensions) if plan.endurance else None
     with worker_pool(verification.artifact, workers) as socket:
         context = SuiteContext(socket, verification.source, verification.host_ruby, work, workers,
-                               verification.test_libs, tuple(plan.load_path))
+                               verification.test_libs, tuple(plan.load_path),
+                               batches(suite, files) if suite in ("test-all", "ruby-spec") else {})
         with step(f"{suite} ({workers} workers)"):
             run = run_suite(context, suite, files, plan.excluded, endurance)
-    stored = {"key": verification.key([suite], strict=False), "seconds": run.seconds,
+    stored = {"key": verification.suite_key(suite), "seconds": run.seconds,
               "results": [asdict(result) for result in run.results]}
     write_atomic(results_path(verification.artifact.directory.name, suite), json.dumps(stored).encode())
     return run
