@@ -78,9 +78,10 @@ class Plan:
         """The test files of a suite for an artifact with these extensions, directories
         expanded: the suite's files and its by_extension paths, less the by_extension paths of
         extensions not linked and what the plan does not run."""
-        paths, patterns, root = (self.spec_files, ("*_spec.rb",), SPEC_ROOT) if suite == "ruby-spec" else \
-            (self.test_files, ("test_*.rb", "*_test.rb"), "")  # test-all's own runner takes both
-        own = {extension: [p for p in listed if p.startswith(root)] for extension, listed in self.by_extension.items()}
+        paths, patterns = (self.spec_files, ("*_spec.rb",)) if suite == "ruby-spec" else \
+            (self.test_files, ("test_*.rb", "*_test.rb"))  # test-all's own runner takes both
+        own = {extension: [p for p in listed if p.startswith(SPEC_ROOT) == (suite == "ruby-spec")]
+               for extension, listed in self.by_extension.items()}
         unlinked = [NotRun(suite, path, "omitted", "") for extension, listed in own.items()
                     if extension not in extensions for path in listed]
         chosen: list[str] = []
