@@ -189,3 +189,13 @@ def test_the_table_counts_known_failures_by_reason():
     assert summary["suites"][0]["known_by_reason"] == {"thread": 1}
     assert summary["suites"][0]["not_run_files_by_reason"] == {"fork": 1}
     assert re.search(r"^test-all\s+1\s+fork 1$", reports.table(summary), re.M)
+
+
+def test_junit_report_parses_whatever_a_test_printed():
+    message = "expected \x1eRUBY-WASM-SPEC start, got \x00\x07 and \ufffe"
+    results = [suites.TestResult("ruby-spec", "spec/ruby/core/a_spec.rb", "A \x1b[31mred\x1b[0m", "failed", message)]
+    plan = Plan(Path("plan.toml"), [], {}, {}, {}, [], [])
+    root = ET.fromstring(reports.junit_xml(suites.SuiteRun("ruby-spec", results, 1.0), judge(results, plan), plan))
+    case = root.find("testcase")
+    assert case.get("name") == "A \\x1b[31mred\\x1b[0m"
+    assert case.find("failure").text == "expected \\x1eRUBY-WASM-SPEC start, got \\x00\\x07 and \\ufffe"

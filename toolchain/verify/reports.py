@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -11,6 +12,13 @@ from .known_failures import CATEGORIES, Plan, Verdict
 from .suites import SuiteRun
 
 MESSAGE_LIMIT = 4000
+NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML 1.0 cannot carry
+
+
+def xml_text(text: str) -> str:
+    """Test output may hold control characters (a test's own bytes, the harness's markers): shown
+    as \\xNN (\\uNNNN), so that every JUnit reader can parse the report."""
+    return NOT_IN_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
 
 
 def junit_xml(run: SuiteRun, verdict: Verdict, plan: Plan) -> bytes:
@@ -19,9 +27,9 @@ def junit_xml(run: SuiteRun, verdict: Verdict, plan: Plan) -> bytes:
                        failures=str(len(verdict.unexpected)), errors="0",
                        skipped=str(len(verdict.known) + len(verdict.skipped)), time=f"{run.seconds:.2f}")
     for result in run.results:
-        case = ET.SubElement(suite, "testcase", classname=result.file, name=result.name,
+        case = ET.SubElement(suite, "testcase", classname=xml_text(result.file), name=xml_text(result.name),
                              **({"time": f"{result.metrics['seconds']:.2f}"} if "seconds" in result.metrics else {}))
-        message = result.message[:MESSAGE_LIMIT]
+        message = xml_text(result.message[:MESSAGE_LIMIT])
         known = plan.known.get((result.suite, result.file, result.name))
         if result.failed and known:
             ET.SubElement(case, "skipped", message=f"known failure ({known.reason}): {known.why}").text = message
