@@ -1,10 +1,11 @@
 # Preloaded (-r) into ruby.wasm before test/runner.rb. It adapts CRuby's test harness to
 # what WASI lacks, and nothing else; no test file is touched.
-#
+WASI_TEST_SOURCE = ENV.fetch("RUBY_TEST_SOURCE", "/src")  # where the driver grants the source tree
+
 # tool/lib/zombie_hunter.rb asserts after every test that Process.waitall returns nothing.
 # WASI has no child processes, so Process.waitall raises Errno::ENOTSUP and every test
 # would error in teardown. Marking the file as loaded keeps the harness from installing it.
-$LOADED_FEATURES << File.join(ENV.fetch("RUBY_TEST_SOURCE", "/src"), "tool/lib/zombie_hunter.rb")
+$LOADED_FEATURES << File.join(WASI_TEST_SOURCE, "tool/lib/zombie_hunter.rb")
 
 # The socket extension cannot exist under WASI (preview 1 has no sockets). test/openssl/utils.rb
 # requires it at the top, but uses it only in its SSL server helpers; marking it loaded lets the
@@ -18,8 +19,8 @@ $LOADED_FEATURES << File.join(RbConfig::CONFIG["rubylibdir"], "socket.rb")
 # environment, stdin and working directory, and its output and status come back as spawn's would.
 # A caller that talks to the child while it runs (a block, extra descriptors) needs real pipes.
 require_relative "child_bridge"
-require File.join(ENV.fetch("RUBY_TEST_SOURCE", "/src"), "tool/lib/envutil")
-require File.join(ENV.fetch("RUBY_TEST_SOURCE", "/src"), "tool/lib/core_assertions")
+require File.join(WASI_TEST_SOURCE, "tool/lib/envutil")
+require File.join(WASI_TEST_SOURCE, "tool/lib/core_assertions")
 
 module EnvUtil
   def invoke_ruby(args, stdin_data = "", capture_stdout = false, capture_stderr = false,
@@ -83,11 +84,11 @@ Test::Unit::CoreAssertions.prepend(WasiSeparately)
 
 # Several test files run in one wasm, as test-all's own workers run them; each test class's file
 # is printed when the class is defined, so the host credits each result to its file.
-require File.join(ENV.fetch("RUBY_TEST_SOURCE", "/src"), "tool/lib/test/unit")
+require File.join(WASI_TEST_SOURCE, "tool/lib/test/unit")
 
 module WasiTestFiles
   MARK = "\x1eRUBY-WASM-CLASS "
-  SOURCE = ENV.fetch("RUBY_TEST_SOURCE", "/src") + "/"
+  SOURCE = "#{WASI_TEST_SOURCE}/"
 
   def inherited(subclass)
     super
