@@ -13,6 +13,7 @@ strict mode fails on it, so the list cannot quietly go stale.
 """
 from __future__ import annotations
 
+import functools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,25 @@ class NotRun:
     why: str
 
     def covers(self, file: str) -> bool:
-        return file == self.file or file.startswith(self.file.rstrip("/") + "/")
+        return is_under(file, self.file)
+
+
+def is_under(file: str, path: str) -> bool:
+    """Whether the file is the path itself or lies in the directory it names."""
+    return file == path or file.startswith(path.rstrip("/") + "/")
+
+
+def path_prefixes(file: str) -> list[str]:
+    """The file and every directory above it: a/b/c.rb, a/b, a."""
+    parts = file.split("/")
+    return ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+@functools.cache
+def files_below(source: Path, path: str, patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """The test files under a directory of a source tree, relative to the tree. Source trees are
+    never changed once unpacked, and every key and run of a verification asks for the same ones."""
+    return tuple(sorted({p.relative_to(source).as_posix() for pattern in patterns for p in (source / path).rglob(pattern)}))
 
 
 @dataclass(frozen=True)
@@ -82,17 +101,12 @@ class Plan:
             (self.test_files, ("test_*.rb", "*_test.rb"))  # test-all's own runner takes both
         own = {extension: [p for p in listed if p.startswith(SPEC_ROOT) == (suite == "ruby-spec")]
                for extension, listed in self.by_extension.items()}
-        unlinked = [NotRun(suite, path, "omitted", "") for extension, listed in own.items()
-                    if extension not in extensions for path in listed]
+        left_out = {path.rstrip("/") for extension, listed in own.items() if extension not in extensions
+                    for path in listed} | {entry.file.rstrip("/") for entry in self.not_run if entry.suite == suite}
         chosen: list[str] = []
         for path in dict.fromkeys(paths + [p for listed in own.values() for p in listed]):
-            if (source / path).is_dir():
-                chosen += sorted({p.relative_to(source).as_posix() for pattern in patterns
-                                  for p in (source / path).rglob(pattern)})
-            else:
-                chosen.append(path)
-        return [file for file in dict.fromkeys(chosen)
-                if not self.not_running(suite, file) and not any(entry.covers(file) for entry in unlinked)]
+            chosen += files_below(source, path, patterns) if (source / path).is_dir() else [path]
+        return [file for file in dict.fromkeys(chosen) if not any(prefix in left_out for prefix in path_prefixes(file))]
 
     def not_running(self, suite: str, file: str) -> NotRun | None:
         return next((entry for entry in self.not_run if entry.suite == suite and entry.covers(file)), None)
@@ -119,6 +133,14 @@ def load_plan(name: str) -> Plan:
     if not path.exists():
         raise UserError(f"No verification plan {name}: expected {path}. Write one listing the tests to "
                         "run (see the other plans in that directory).")
+    stat = path.stat()
+    return _read_plan(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_plan(path: Path, mtime_ns: int, size: int) -> Plan:
+    """The plan as the file is now (its time and size are part of the cache key): a series' plan
+    lists thousands of entries, and one doit run asks for it from every stage's up-to-date check."""
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:

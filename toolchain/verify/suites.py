@@ -29,6 +29,7 @@ BTEST_REPORTER = RUBY_SUPPORT / "btest_reporter.rb"
 BTEST_TIMEOUT = 120.0
 TEST_FILE_TIMEOUT = 180.0
 MAX_CRASH_RERUNS = 10
+INTERRUPTED, EXITED = "interrupted: ", "the wasm exited "  # how a cut-off test's message begins
 TEST_ALL_BATCH = 10  # test-all files of one directory per wasm run
 QUOTED_METHOD = re.compile(r'#"(.*)"\Z')  # the harness quotes a method name that is not an identifier
 UNSAFE_IN_NAME = re.compile(r"[^\w.+-]")  # in a log's name
@@ -161,7 +162,7 @@ def parse_test_all(unit: str, output: str, exit_code: int, trap: str | None) -> 
     for kind, name, text in PROBLEM.findall(output):
         if problems.get(name, ("skipped",))[0] != "error":  # keep the worst of several reports
             problems[name] = (OUTCOMES[kind], text.strip())
-    interrupted = f"interrupted: {trap}" if trap else f"the wasm exited ({exit_code}) during this test"
+    interrupted = interruption(trap, exit_code)
     results = []
     for name, finished in started.items():
         outcome, message = problems.get(name, ("passed", "") if finished else ("error", interrupted))
@@ -180,9 +181,13 @@ def defining_file(class_name: str, class_files: dict[str, str], unit: str) -> st
                  if name in class_files), unit)
 
 
+def interruption(trap: str | None, exit_code: int) -> str:
+    """The message of the test a trap or an exit cut off; interrupted_test finds it by this."""
+    return f"{INTERRUPTED}{trap}" if trap else f"{EXITED}({exit_code}) during this test"
+
+
 def interrupted_test(results: list[TestResult]) -> str | None:
-    return next((r.name for r in results if r.message.startswith("interrupted: ")
-                 or r.message.startswith("the wasm exited")), None)
+    return next((r.name for r in results if r.message.startswith((INTERRUPTED, EXITED))), None)
 
 
 def batch_timeout(files: int) -> float:
@@ -239,7 +244,7 @@ def parse_minitest(file: str, output: str, exit_code: int, trap: str | None) -> 
             started.append(event["start"])
         else:
             finished[event["test"]] = TestResult("minitest", file, event["test"], event["outcome"], event["message"])
-    interrupted = f"interrupted: {trap}" if trap else f"the wasm exited ({exit_code}) during this test"
+    interrupted = interruption(trap, exit_code)
     results = [finished.get(name) or TestResult("minitest", file, name, "error", interrupted)
                for name in dict.fromkeys(started)]
     if not started:
@@ -272,6 +277,8 @@ def batches(suite: str, files: list[str]) -> dict[str, list[str]]:
     once (core/array, language, ...); test-all up to TEST_ALL_BATCH files of one directory, named
     after the first (a batch of one is the file itself). One file per run would spend more time
     starting Ruby than running tests."""
+    if suite not in ("test-all", "ruby-spec"):
+        return {}  # a gem's minitest files, one per run
     by_directory: dict[str, list[str]] = {}
     for file in files:
         by_directory.setdefault(file.rsplit("/", 1)[0], []).append(file)
@@ -302,7 +309,7 @@ def parse_mspec(batch: str, output: str, exit_code: int, trap: str | None) -> li
         else:
             file, outcome, name, message = _decoded(fields)
             finished[(file, name)] = TestResult("ruby-spec", file, name, outcome, message)
-    interrupted = f"interrupted: {trap}" if trap else f"the wasm exited ({exit_code}) during this example"
+    interrupted = interruption(trap, exit_code)
     results = [finished.pop(key, None) or TestResult("ruby-spec", *key, "error", interrupted)
                for key in dict.fromkeys(started)]
     results += finished.values()  # a file that failed to load: no example started

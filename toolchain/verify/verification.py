@@ -165,8 +165,7 @@ def suite_run(verification: Verification, suite: str, workers: int) -> SuiteRun:
     endurance = plan.endurance.for_extensions(verification.extensions) if plan.endurance else None
     with worker_pool(verification.artifact, workers) as socket:
         context = SuiteContext(socket, verification.source, verification.host_ruby, work, workers,
-                               verification.test_libs, tuple(plan.load_path),
-                               batches(suite, files) if suite in ("test-all", "ruby-spec") else {})
+                               verification.test_libs, tuple(plan.load_path), batches(suite, files))
         with step(f"{suite} ({workers} workers)"):
             run = run_suite(context, suite, files, plan.excluded, endurance)
     stored = {"key": verification.suite_key(suite), "seconds": run.seconds,
