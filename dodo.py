@@ -47,6 +47,13 @@ def task_ext():
         }
 
 
+@task_params([PARAMS[name] for name in tasks.BOX_PARAMS])
+def task_box(name: str, gems: str, app: str, entry: str, ruby: str, profile: str, toolchain: str):
+    """Build a box, one pre-initialized .wasm with ruby, the stdlib, gems and an app: doit box [--name N] [--gems nokogiri,bcrypt] [--app DIR --entry FILE]"""
+    args = [name, gems, app, entry, ruby, profile, toolchain]
+    return {"actions": [(tasks.build_box, args)], "uptodate": [(tasks.box_uptodate, args)], "verbosity": 2}
+
+
 @task_params([PARAMS[name] for name in ("ruby", "profile", "toolchain", "suites", "strict", "workers")])
 def task_verify(ruby: str, profile: str, toolchain: str, suites: str, strict: bool, workers: int):
     """Run Ruby's own tests and the endurance suite on ruby.wasm: doit verify [--suites basictest,...,endurance] [--strict]"""

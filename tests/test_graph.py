@@ -72,6 +72,12 @@ def test_independent_stages_do_not_wait_for_each_other():
     # the nightly's second builds run beside the suites; the nightly comes after both
     assert reaches(deps, "reproduce:ruby-3.3-full", "artifact:ruby-3.3-full")
     assert not reaches(deps, "reproduce:ruby-3.3-full", "suite:ruby-3.3-full-test-all")
+    # the recipe's boxes: built on the profile's build (not its artifact), with the gems' extensions
+    assert reaches(deps, "artifact:ruby-3.3-full-box", "make:3.3-full")
+    assert not reaches(deps, "artifact:ruby-3.3-full-box", "artifact:ruby-3.3-full")
+    assert all(reaches(deps, "artifact:ruby-3.3-full-nokogiri-bcrypt-box", f"extension:3.3-{gem}") for gem in ("nokogiri", "bcrypt"))
+    assert reaches(deps, "suite:ruby-3.3-full-box-test-all", "artifact:ruby-3.3-full-box")
+    assert reaches(deps, "reproduce:ruby-3.3-full-nokogiri-bcrypt-box", "artifact:ruby-3.3-full-nokogiri-bcrypt-box")
     for name in ("reproduce:ruby-3.3-nokogiri", "suite:ruby-3.3-nokogiri-minitest", "reproduce:ruby-3.3-minimal",
                  "suite:ruby-3.3-full-endurance"):
         assert reaches(deps, "nightly", name), name

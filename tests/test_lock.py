@@ -25,6 +25,8 @@ def product_keys() -> dict[str, str]:
     for item in nightly.products("3.3"):
         if item.kind == "profile":
             keys[item.name] = cruby.plan("3.3", item.target, "auto", quiet=True).key
+        elif item.kind == "box":
+            keys[item.name] = product.plan_recipe_box("3.3", item.target, "auto", quiet=True).key
         else:
             keys[item.name] = product.plan_ext(item.target, "3.3", "auto", quiet=True).key
     return keys
@@ -66,7 +68,7 @@ def test_one_line_patch_change_changes_the_dependent_keys_and_the_lock_check_onl
     patch.write_text("".join([lines[0].replace("WASI has no dup()", "WASI lacks dup()"), *lines[1:]]))
     after = product_keys()
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {"ruby-3.3-nokogiri"}  # only nokogiri links libxml2
+    assert changed == {"ruby-3.3-nokogiri", "ruby-3.3-full-nokogiri-bcrypt-box"}  # only nokogiri links libxml2
     differences = lock.differences(lock.read_lock(), lock.resolved_inputs())
     assert len(differences) == 1 and differences[0].startswith(f"patches.{LIBXML2_PATCH}: ")
     with pytest.raises(UserError, match="doit lock") as error:
@@ -81,8 +83,9 @@ def test_configure_flag_change_rebuilds_what_links_that_library(recipes_copy):
                                              'args = ["--static", "--prefix={prefix}", "--zprefix"]'))
     after = product_keys()
     changed = {name for name in before if before[name] != after[name]}
-    # zlib is in the full profile, which nokogiri and bcrypt are built on, and under libxml2
-    assert changed == {"ruby-3.3-full", "ruby-3.3-nokogiri", "ruby-3.3-bcrypt"}
+    # zlib is in the full profile, which nokogiri, bcrypt and the boxes are built on, and under libxml2
+    assert changed == {"ruby-3.3-full", "ruby-3.3-nokogiri", "ruby-3.3-bcrypt", "ruby-3.3-full-box",
+                       "ruby-3.3-full-nokogiri-bcrypt-box"}
 
 
 def test_toolchain_identity_change_rebuilds_everything(monkeypatch):

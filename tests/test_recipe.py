@@ -1,9 +1,10 @@
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from toolchain.errors import UserError
-from toolchain.inputs import recipe
+from toolchain.inputs import npm, recipe
 
 GOOD = """
 name = "demo"
@@ -80,6 +81,10 @@ def test_valid_recipe_parses(tmp_path):
     (GOOD.format(sha=SHA) + '[profiles.a]\nextensions = "json"\n', "'profiles.a.extensions'"),
     (GOOD.format(sha=SHA) + '[profiles.a]\nbase = "b"\n', "'profiles.a.base'"),
     (GOOD.format(sha=SHA) + '[profiles.a]\nexts = []\n', "'profiles.a.exts'"),
+    (GOOD.format(sha=SHA) + '[profiles.a]\nextensions = []\n[[box]]\nprofile = "b"\n', "'box[0].profile'"),
+    (GOOD.format(sha=SHA) + '[profiles.a]\nextensions = []\n[[box]]\nprofile = "a"\ngems = "x"\n', "'box[0].gems'"),
+    (GOOD.format(sha=SHA).replace('url = "https://example.invalid/demo-1.2.3.tar.gz"', 'npm = { package = "demo" }'),
+     "'source[0].npm.version'"),
 ])
 def test_bad_recipe_names_file_and_field(tmp_path, text, field):
     path = write(tmp_path, text)
@@ -99,3 +104,15 @@ def test_invalid_toml_names_file(tmp_path):
 def test_unknown_recipe_lists_known_ones():
     with pytest.raises(UserError, match="ruby-3.3"):
         recipe.ruby_recipe("9.9")
+
+
+def test_an_npm_source_is_fetched_from_the_registry_the_machines_npm_names():
+    wizer = recipe.load("wizer").sources[0]
+    registry = subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True,
+                              check=True).stdout.strip().rstrip("/")
+    assert wizer.filename == "wizer-linux-x64-11.0.3.tgz"
+    assert npm.tarball_url(wizer.npm) == f"{registry}/@bytecodealliance/wizer-linux-x64/-/wizer-linux-x64-11.0.3.tgz"
+
+
+def test_the_series_recipe_names_the_nightlys_boxes():
+    assert recipe.ruby_recipe("3.3").boxes == (recipe.BoxSpec("full"), recipe.BoxSpec("full", ("nokogiri", "bcrypt")))

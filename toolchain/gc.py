@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import product
 from .build import cruby, gems
+from .build.box import BoxBuild
 from .build.phases import KeyedBuild, dependencies_first
 from .inputs import lock, providers, recipe
 from .locks import held_if_free
@@ -72,6 +73,11 @@ def ext_builds(ext: product.ExtProduct) -> list[KeyedBuild]:
             *ext.gem.with_deps(), *[gem for gem in test_gems if gem]]
 
 
+def box_builds(box: BoxBuild) -> list[KeyedBuild]:
+    return [*ruby_builds(box.ruby), box, *box.gems,
+            *(each for ext in box.extensions for each in (ext, *ext.all_libraries()))]
+
+
 def gem_test_deps(gem: str) -> list[str]:
     plan = PLANS_DIR / f"gem-{gem}.toml"
     return load_plan(f"gem-{gem}").test_deps if plan.exists() else []
@@ -84,6 +90,9 @@ def planned_builds(provider: str) -> Iterator[KeyedBuild]:
             if item.kind == "profile":
                 build = cruby.plan(series, item.target, provider, fetch_missing=False, quiet=True)
                 yield from ruby_builds(build) if build else []
+            elif item.kind == "box":
+                box = product.plan_recipe_box(series, item.target, provider, fetch_missing=False, quiet=True)
+                yield from box_builds(box.build) if box else []
             else:
                 ext = product.plan_ext(item.target, series, provider, fetch_missing=False, quiet=True)
                 yield from ext_builds(ext) if ext else []

@@ -5,6 +5,7 @@
     fetch:<gem>     ->  gem:<gem>  ->  extension:S-<gem> (after make:S-<its profile>)
                                    ->  link:S-<gem>  ->  artifact:ruby-S-<gem>
     fetch:ruby-S    ->  twin:S  (the patched native reference; only the suites wait for it)
+    make:S-P (and extension:S-<gem>)  ->  artifact:ruby-S-P[-<gems>]-box  (the boxes the recipe names)
     artifact:ruby-S-P  ->  suite:ruby-S-P-<suite>  (basictest, bootstraptest, test-all, endurance)
     artifact:ruby-S-<gem>  ->  suite:ruby-S-<gem>-<suite>  (minitest, endurance; gems with a plan)
     artifact:<each>  ->  reproduce:<each>  (the nightly's second build and comparison)
@@ -80,7 +81,9 @@ def any_profile(series: str) -> str:
 # --- up-to-date checks: the stage's output exists for the current key ----------------------------
 
 def fetched(name: str) -> bool:
-    return fetch.first_in_store(recipe.load(name)) is not None
+    loaded = recipe.load(name)
+    platform = providers.host_platform() if loaded.kind == "toolchain" else None
+    return fetch.first_in_store(loaded, platform) is not None
 
 
 def library_built(name: str) -> bool:
@@ -136,6 +139,21 @@ def ext_suite_verified(series: str, gem: str, suite: str) -> bool:
     return verification is not None and suite_is_verified(verification, suite)
 
 
+@functools.cache
+def recipe_box(series: str, target: str) -> product.BoxProduct | None:
+    return product.plan_recipe_box(series, target, STAGE_PROVIDER, fetch_missing=False, quiet=True)
+
+
+def box_artifact_current(series: str, target: str) -> bool:
+    return product.box_is_current(recipe_box(series, target))
+
+
+def box_suite_verified(series: str, target: str, suite: str) -> bool:
+    planned = recipe_box(series, target)
+    return planned is not None and product.box_is_current(planned) and \
+        suite_is_verified(product.box_verification(planned), suite)
+
+
 def ext_artifact_current(series: str, gem: str) -> bool:
     ext = ext_product(series, gem)
     return ext is not None and is_current(artifact_path(ext.name), ext.key)
@@ -182,6 +200,16 @@ def suite_stage(series: str, profile: str, suite: str) -> None:
 @reporting_user_errors
 def ext_suite_stage(series: str, gem: str, suite: str) -> None:
     product.verify_ext_suite(gem, series, STAGE_PROVIDER, suite, os.cpu_count() or 1)
+
+
+@reporting_user_errors
+def box_artifact_stage(series: str, target: str) -> None:
+    product.build_box(planned(product.plan_recipe_box(series, target, STAGE_PROVIDER), f"artifact:ruby-{series}-{target}"))
+
+
+@reporting_user_errors
+def box_suite_stage(series: str, target: str, suite: str) -> None:
+    product.verify_recipe_box_suite(series, target, STAGE_PROVIDER, suite, os.cpu_count() or 1)
 
 
 @reporting_user_errors
@@ -358,6 +386,21 @@ def _ruby_stages(series: str) -> Iterator[tuple[str, Task]]:
             yield from _suite_stages(series, name, product.GEM_SUITES, ext_suite_stage, ext_suite_verified,
                                      [series, gem.name])
         yield _reproduce_stage(nightly.Product("ext", series, gem.name))
+    yield from _box_stages(series)
+
+
+def _box_stages(series: str) -> Iterator[tuple[str, Task]]:
+    for target, spec in product.recipe_boxes(series).items():
+        name = f"ruby-{series}-{target}"
+        gem_stages = [f"extension:{series}-{gem}" for gem in spec.gems]
+        yield "artifact", stage(name, f"build, pre-initialize and smoke-check the box {name}",
+                                (box_artifact_stage, [series, target]), (box_artifact_current, [series, target]),
+                                [f"make:{series}-{spec.profile}", *gem_stages,
+                                 *[f"gem:{gem.name}" for gem in recipe.with_deps(spec.gems, "gem")]],
+                                (clean_artifact, [name]), (manifest(name),))
+        yield from _suite_stages(series, name, product.box_suites(series, target), box_suite_stage, box_suite_verified,
+                                 [series, target])
+        yield _reproduce_stage(nightly.Product("box", series, target))
 
 
 def _reproduce_stage(item: nightly.Product) -> tuple[str, Task]:

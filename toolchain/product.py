@@ -3,22 +3,27 @@
 - `ruby-<series>-<profile>` (doit ruby_wasm): CRuby with a profile's extensions prelinked.
 - `ruby-<series>-<gem>` (doit ext:<gem>): that ruby.wasm linked again with a gem's C extension,
   carrying the gem's Ruby files (and its run-time dependencies') on the load path.
+- `<name>` (doit box --name <name>): one pre-initialized module with ruby, the standard library,
+  gems (their extensions prelinked, their Ruby files packed) and an app, needing no directory.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .build import cruby, gems, link
+from .build import box, cruby, gems, link
 from .build.baseruby import build_native
 from .build.cruby import RubyBuild
 from .build.gems import SITE_RUBY, BuiltExtension, ExtensionBuild, GemSource
-from .build.phases import KeyedBuild
+from .build.phases import KeyedBuild, dependencies_first
 from .errors import UserError
+from .inputs import fetch, recipe
+from .inputs.providers import host_platform
 from .publish.artifact import ArtifactSpec, assemble, is_current
 from .run.runner import DEFAULT_PROFILE, Artifact, artifact_dir, artifact_path
 from .steps import say
 from .verify.known_failures import PLANS_DIR, Plan, load_plan
+from .verify.suites import RUBY_SUITES
 from .verify.verification import Verification, is_verified, verify_suite, verify_suites
 
 # A gem's artifact runs the gem's own tests (minitest) and the series' endurance programs, which
@@ -215,3 +220,115 @@ def ext_is_verified(name: str, series: str, provider: str, strict: bool) -> bool
         return False
     verification = ext_verification(product, fetch_missing=False)
     return verification is not None and is_verified(verification, GEM_SUITES, strict)
+
+
+# --- boxes ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BoxProduct:
+    """A box as a published artifact: its build, and the smoke checks of every gem in it."""
+    build: box.BoxBuild
+
+    @property
+    def name(self) -> str:
+        return self.build.name
+
+    @property
+    def key(self) -> str:
+        return self.build.key
+
+    def spec(self, built: list[BuiltExtension]) -> ArtifactSpec:
+        gem_names = [ext.name for ext in self.build.extensions]
+        inputs = {**self.build.inputs(), "ruby": self.build.ruby.inputs(),
+                  "box": {"gems": gem_names, "entry": self.build.app.guest_entry if self.build.app else None}}
+        return ArtifactSpec(self.name, self.key, inputs, self.build.wasm, (),
+                            (*self.build.ruby.linked_features(), *(ext.feature for ext in built)),
+                            tuple(gem_smoke_script(name) for name in gem_names))
+
+
+def plan_box(name: str, gem_names: list[str], app: box.App | None, series: str, profile: str, provider: str,
+             fetch_missing: bool = True, quiet: bool = False) -> BoxProduct | None:
+    """A box of one Ruby build; every gem named must be prelinked into that profile."""
+    ruby = cruby.plan(series, profile, provider, fetch_missing, quiet)
+    planned = [gems.plan_gem(gem, fetch_missing) for gem in gem_names]
+    wizer = fetch.resolve(recipe.load_kind("wizer", "toolchain"), fetch_missing, host_platform())
+    if ruby is None or None in planned or wizer is None:
+        return None
+    for gem in planned:
+        wanted = gem.recipe.ruby_profile or DEFAULT_PROFILE  # type: ignore[union-attr]
+        if wanted != profile:
+            raise UserError(f"--gems {gem.name}: its recipe {gem.recipe.path} prelinks it into the '{wanted}' "  # type: ignore[union-attr]
+                            f"profile, and this box is of the '{profile}' profile. Build the box with "
+                            f"--profile {wanted}, or leave {gem.name} out.")  # type: ignore[union-attr]
+    extensions = [gems.plan_extension(gem, ruby, fetch_missing) for gem in planned if gem.recipe.extension]  # type: ignore[union-attr]
+    if None in extensions:
+        return None
+    with_deps = dependencies_first(planned, lambda gem: gem.deps)  # type: ignore[arg-type]
+    return BoxProduct(box.BoxBuild(box.check_name(name), ruby, tuple(with_deps), tuple(extensions), app,  # type: ignore[arg-type]
+                                   box.Wizer(wizer[1], wizer[0].sha256)))
+
+
+def box_is_current(product: BoxProduct | None) -> bool:
+    return product is not None and is_current(artifact_path(product.name), product.key)
+
+
+def build_box(product: BoxProduct) -> Artifact:
+    build = product.build
+    say(f"box {build.name}: ruby {build.ruby.recipe.version} ('{build.ruby.profile}'), gems "
+        f"{', '.join(gem.name for gem in build.gems) or 'none'}, app {build.app.directory if build.app else 'none'}, "
+        f"toolchain {build.ruby.toolchain.identity}")
+    directory = artifact_path(product.name)
+    if is_current(directory, product.key):
+        artifact = Artifact(directory)
+    else:
+        cruby.build_ruby(build.ruby)
+        built = [gems.build_extension(ext) for ext in build.extensions]
+        box.build_box(build, built)
+        artifact = assemble(product.spec(built))
+    say(f"box: {artifact.wasm} ({artifact.wasm.stat().st_size:,} bytes)")
+    return artifact
+
+
+# --- the boxes a series' recipe names (the nightly's) ---------------------------------------------
+
+def recipe_boxes(series: str) -> dict[str, recipe.BoxSpec]:
+    """The boxes the series' recipe names ([[box]]), by target: the name after `ruby-<series>-`."""
+    return {box.default_name(series, spec.profile, spec.gems, None).removeprefix(f"ruby-{series}-"): spec
+            for spec in recipe.ruby_recipe(series).boxes}
+
+
+def plan_recipe_box(series: str, target: str, provider: str, fetch_missing: bool = True,
+                    quiet: bool = False) -> BoxProduct | None:
+    spec = recipe_boxes(series)[target]
+    return plan_box(f"ruby-{series}-{target}", list(spec.gems), None, series, spec.profile, provider, fetch_missing, quiet)
+
+
+def box_suites(series: str, target: str) -> list[str]:
+    """Ruby's suites run against a box of a profile without gems, as against the profile's ruby.wasm;
+    a box with gems gets its smoke checks (the gems' own, among them)."""
+    spec = recipe_boxes(series)[target]
+    return [] if spec.gems else list(recipe.ruby_recipe(series).profiles[spec.profile].suites or RUBY_SUITES)
+
+
+def box_verification(product: BoxProduct) -> Verification:
+    """Ruby's suites against the box itself, judged by the series' plan and the box's own known
+    failures (verification/box-ruby-<series>.toml: what a box fixes at build time)."""
+    ruby = product.build.ruby
+    series_plan, box_plan = load_plan(f"ruby-{ruby.recipe.series}"), load_plan(f"box-ruby-{ruby.recipe.series}")
+    return Verification(Artifact(artifact_path(product.name)), replace(series_plan, known={**series_plan.known, **box_plan.known}),
+                        ruby.source_root, ruby.twin, ruby.extensions)
+
+
+def verify_recipe_box(series: str, target: str, provider: str, suites: list[str], strict: bool, workers: int) -> dict:
+    planned = plan_recipe_box(series, target, provider)
+    assert planned is not None
+    build_box(planned)
+    build_native(planned.build.ruby.native)
+    return verify_suites(box_verification(planned), suites, strict, workers)
+
+
+def verify_recipe_box_suite(series: str, target: str, provider: str, suite: str, workers: int) -> None:
+    planned = plan_recipe_box(series, target, provider, quiet=True)
+    assert planned is not None
+    build_native(planned.build.ruby.native)
+    verify_suite(box_verification(planned), suite, workers)

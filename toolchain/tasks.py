@@ -6,6 +6,7 @@ import shlex
 from collections.abc import Callable, Sequence
 
 from . import gc, graph, product
+from .build import box
 from .errors import UserError, reporting_user_errors
 from .inputs import lock, outdated, providers, recipe
 from .publish import nightly
@@ -34,6 +35,13 @@ PARAMS = {
                 "help": "list what would be removed, remove nothing"},
     "keep_releases": {"name": "keep_releases", "long": "keep-releases", "type": int, "default": gc.KEEP_RELEASES,
                       "help": "how many of the newest nightly releases keep their inputs' downloads"},
+    "name": {"name": "name", "long": "name", "default": "",
+             "help": "the box's name: its artifact directory (default: ruby-<series>-<profile>[-<gems>][-<app>]-box)"},
+    "gems": {"name": "gems", "long": "gems", "default": "",
+             "help": "comma-separated gem recipes whose extensions are prelinked and Ruby files packed (e.g. nokogiri,bcrypt)"},
+    "app": {"name": "app", "long": "app", "default": "", "help": "an app directory, packed at /app"},
+    "entry": {"name": "entry", "long": "entry", "default": "",
+              "help": "the app's script (relative to --app) that a run of the box runs"},
     "update": {"name": "update", "long": "update", "default": "",
                "help": "recipe to pin to the newer file its sources offer (fetched, verified, written to the "
                        "recipe and the lock for review)"},
@@ -218,5 +226,38 @@ def run_nightly(ruby: str, toolchain: str, workers: int) -> None:
 def nightly_uptodate(ruby: str, toolchain: str) -> bool:
     try:
         return nightly.is_current(ruby, toolchain)
+    except UserError:
+        return False
+
+
+# --- boxes --------------------------------------------------------------------------------------
+
+BOX_PARAMS = ("name", "gems", "app", "entry", "ruby", "profile", "toolchain")
+
+
+def _box_request(name: str, gems: str, app: str, entry: str, ruby: str, profile: str,
+                 toolchain: str) -> tuple[str, list[str], box.App | None]:
+    """The box asked for, checked before anything is downloaded: its name, gems and app."""
+    providers.check_provider(toolchain)
+    gem_names = [gem.strip() for gem in gems.split(",") if gem.strip()]
+    recipe.with_deps(gem_names, "gem")
+    _check_ruby_wasm(ruby, profile, toolchain)
+    checked_app = box.check_app(app, entry)
+    return box.check_name(name or box.default_name(ruby, profile, gem_names, checked_app)), gem_names, checked_app
+
+
+@reporting_user_errors
+def build_box(name: str, gems: str, app: str, entry: str, ruby: str, profile: str, toolchain: str) -> None:
+    box_name, gem_names, checked_app = _box_request(name, gems, app, entry, ruby, profile, toolchain)
+    planned = product.plan_box(box_name, gem_names, checked_app, ruby, profile, toolchain)
+    assert planned is not None
+    product.build_box(planned)
+
+
+def box_uptodate(name: str, gems: str, app: str, entry: str, ruby: str, profile: str, toolchain: str) -> bool:
+    try:
+        box_name, gem_names, checked_app = _box_request(name, gems, app, entry, ruby, profile, toolchain)
+        return product.box_is_current(product.plan_box(box_name, gem_names, checked_app, ruby, profile, toolchain,
+                                                       fetch_missing=False, quiet=True))
     except UserError:
         return False

@@ -104,6 +104,13 @@ class PhasedBuild:
         write_atomic(self._epoch_file, str(newest_mtime(tarball)).encode())
         self._finish("source", timer.elapsed)
 
+    def share_source(self, build: PhasedBuild) -> None:
+        """Compile against another build's unpacked source: its tree is then this build's own to the
+        toolchain's clang (mapped to `.`, so `#include __FILE__` works), with its SOURCE_DATE_EPOCH."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.directory / "source-root", str(build.source_root).encode())
+        write_atomic(self._epoch_file, build._epoch_file.read_bytes())
+
     @property
     def _epoch_file(self) -> Path:
         return self.directory / "source-date-epoch"

@@ -19,7 +19,7 @@ from ..errors import SourceUnavailable, UserError
 from ..locks import held
 from ..paths import cache_dir
 from ..steps import say, write_atomic
-from . import debian
+from . import debian, npm
 from .recipe import Recipe, Source, url_file_name
 
 if TYPE_CHECKING:
@@ -153,6 +153,8 @@ def candidate_urls(source: Source) -> Iterable[tuple[str, Callable[[], str]]]:
             yield "mirror", lambda: mirror.rstrip("/") + "/" + source.filename
     if source.debian:
         yield f"debian:{source.debian.package}", lambda: debian.source_url(source.debian)
+    if source.npm:
+        yield f"npm:{source.npm.package}", lambda: npm.tarball_url(source.npm)
 
 
 def fetch_source(source: Source) -> Path:
@@ -249,7 +251,7 @@ def fetch_recipe(recipe: Recipe, platform: str | None = None) -> tuple[Source, P
                     f"Tried: {tried}. {advice}")
 
 
-def resolve(recipe: Recipe, fetch_missing: bool) -> tuple[Source, Path] | None:
+def resolve(recipe: Recipe, fetch_missing: bool, platform: str | None = None) -> tuple[Source, Path] | None:
     """The recipe's verified file: fetched if need be, or with fetch_missing=False only what the
     store holds (None if nothing), for cheap checks that must not touch the network."""
-    return fetch_recipe(recipe) if fetch_missing else first_in_store(recipe)
+    return fetch_recipe(recipe, platform) if fetch_missing else first_in_store(recipe, platform)

@@ -24,8 +24,12 @@ PYTHON_DEPENDENCIES = ("doit", "requests", "wasmtime", "pytest")
 
 
 def _source_entry(source: Source) -> dict:
-    where = {"url": source.url} if source.url else {
-        "debian": f"{source.debian.package} {source.debian.suite} {source.debian.file}"}  # type: ignore[union-attr]
+    if source.url:
+        where = {"url": source.url}
+    elif source.npm:
+        where = {"npm": f"{source.npm.package}@{source.npm.version}"}
+    else:
+        where = {"debian": f"{source.debian.package} {source.debian.suite} {source.debian.file}"}  # type: ignore[union-attr]
     return {**where, "sha256": source.sha256, **({"root": source.root} if source.root else {})}
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import SourceUnavailable, UserError
 from ..steps import write_atomic
-from . import debian, fetch, lock, recipe
+from . import debian, fetch, lock, npm, recipe
 from .recipe import VERSION_RE, DebianSource, Recipe, Source
 
 UPSTREAM_TIMEOUT = 5
@@ -98,9 +98,12 @@ def check_debian(name: str, source: DebianSource, files: dict[str, debian.Indexe
 
 
 def check_upstream(name: str, version: str, source: Source) -> Finding:
-    assert source.url
-    where = " ".join(filter(None, ["upstream", source.platform]))
-    answer = _head(source.url)
+    """Whether the pinned URL (an npm package's: at the configured registry) still serves the file."""
+    where = " ".join(filter(None, ["npm" if source.npm else "upstream", source.platform]))
+    try:
+        answer = _head(npm.tarball_url(source.npm) if source.npm else source.url)  # type: ignore[arg-type]
+    except SourceUnavailable as error:
+        answer = str(error)
     if isinstance(answer, str):
         return Finding(name, where, version, "-", f"unreachable ({answer})")
     if answer == 200:
@@ -114,9 +117,9 @@ def findings() -> tuple[list[Finding], list[UserError]]:
     indexes: dict[tuple[str, str], dict[str, debian.IndexedFile] | Exception] = {}
     with ThreadPoolExecutor(8) as pool:
         upstream = {source: pool.submit(check_upstream, loaded.path.stem, loaded.version, source)
-                    for loaded in recipes for source in loaded.sources if source.url}
+                    for loaded in recipes for source in loaded.sources if not source.debian}
         # apt serves one caller at a time: the Debian sources are asked in turn, meanwhile
-        rows = [upstream[source].result() if source.url else _debian_row(loaded.path.stem, source, indexes)
+        rows = [_debian_row(loaded.path.stem, source, indexes) if source.debian else upstream[source].result()
                 for loaded in recipes for source in loaded.sources]
     return rows, broken
 

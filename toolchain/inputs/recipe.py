@@ -28,24 +28,26 @@ TOP_FIELDS = {
     "source": (list, True), "facts": (dict, False), "profiles": (dict, False),
     "build": (dict, False), "deps": (list, False),
     "ruby_configure": (list, False), "libraries": (list, False), "extension": (dict, False),
-    "ruby_profile": (str, False),
+    "ruby_profile": (str, False), "box": (list, False),
 }
 # Fields that mean something for some kinds only.
 KIND_FIELDS = {
-    "series": ("ruby",), "profiles": ("ruby",),
+    "series": ("ruby",), "profiles": ("ruby",), "box": ("ruby",),
     "build": ("library",), "ruby_configure": ("library",), "deps": ("library", "gem"),
     "libraries": ("gem",), "extension": ("gem",), "ruby_profile": ("gem",),
 }
 SOURCE_FIELDS = {
-    "url": (str, False), "debian": (dict, False), "sha256": (str, True),
+    "url": (str, False), "debian": (dict, False), "npm": (dict, False), "sha256": (str, True),
     "platform": (str, False), "note": (str, False), "root": (str, False),
 }
 DEBIAN_FIELDS = {"package": (str, True), "suite": (str, True), "file": (str, True)}
+NPM_FIELDS = {"package": (str, True), "version": (str, True)}
 BUILD_FIELDS = {
     "system": (str, True), "script": (str, False), "args": (list, False), "env": (dict, False),
     "make": (list, False),
 }
 EXTENSION_FIELDS = {"dir": (str, True), "args": (list, False)}
+BOX_FIELDS = {"profile": (str, True), "gems": (list, False)}
 PROFILE_FIELDS = {"base": (str, False), "extensions": (list, False), "libraries": (list, False),
                   "suites": (list, False)}
 
@@ -57,16 +59,28 @@ class DebianSource:
     file: str
 
 
+@dataclass(frozen=True)
+class NpmSource:
+    """A package's tarball at the npm registry the machine is configured with."""
+    package: str  # e.g. @scope/name
+    version: str
+
+    @property
+    def tarball(self) -> str:
+        return f"{self.package.rsplit('/', 1)[-1]}-{self.version}.tgz"
+
+
 def url_file_name(url: str) -> str:
     return Path(urlparse(url).path).name
 
 
 @dataclass(frozen=True)
 class Source:
-    """One way to obtain one exact file: an upstream URL or a Debian source package."""
+    """One way to obtain one exact file: an upstream URL, a Debian source package or an npm package."""
     sha256: str
     url: str | None = None
     debian: DebianSource | None = None
+    npm: NpmSource | None = None
     platform: str | None = None
     note: str = ""
     root: str = ""  # the component's directory inside the unpacked file, when not its top directory
@@ -75,6 +89,8 @@ class Source:
     def filename(self) -> str:
         if self.debian:
             return self.debian.file
+        if self.npm:
+            return self.npm.tarball
         assert self.url
         return url_file_name(self.url)
 
@@ -108,6 +124,13 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class BoxSpec:
+    """A box the nightly builds of a Ruby series: a profile and the gems prelinked into it."""
+    profile: str
+    gems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Recipe:
     path: Path
     name: str
@@ -125,6 +148,7 @@ class Recipe:
     libraries: tuple[str, ...] = ()  # C library recipes a gem's extension links
     extension: Extension | None = None
     ruby_profile: str = ""  # the profile of the ruby.wasm a gem is prelinked into
+    boxes: tuple[BoxSpec, ...] = ()  # the boxes the nightly builds of a Ruby series
 
     def sources_for(self, platform: str | None) -> list[Source]:
         return [s for s in self.sources if s.platform in (None, platform)]
@@ -162,13 +186,16 @@ def _parse_source(path: Path, raw: Any, index: int) -> Source:
     if not SHA256_RE.match(raw["sha256"]):
         raise _fail(path, where + "sha256", f"is not 64 lowercase hex digits ({raw['sha256']!r})",
                     "Paste the file's full sha256 digest.")
-    if ("url" in raw) == ("debian" in raw):
-        raise _fail(path, where + "url", "and 'debian' are both present or both absent",
+    if sum(kind in raw for kind in ("url", "debian", "npm")) != 1:
+        raise _fail(path, where + "url", "'debian' and 'npm': not exactly one of them is present",
                     "Give exactly one of them.")
-    debian = None
+    debian = npm = None
     if "debian" in raw:
         _check_table(path, raw["debian"], DEBIAN_FIELDS, where + "debian.")
         debian = DebianSource(**raw["debian"])
+    elif "npm" in raw:
+        _check_table(path, raw["npm"], NPM_FIELDS, where + "npm.")
+        npm = NpmSource(**raw["npm"])
     elif urlparse(raw["url"]).scheme not in ("http", "https", "file"):
         raise _fail(path, where + "url", f"is not an http(s) or file URL ({raw['url']!r})",
                     "Give the full download URL.")
@@ -176,7 +203,7 @@ def _parse_source(path: Path, raw: Any, index: int) -> Source:
     if root.startswith("/") or ".." in Path(root).parts:
         raise _fail(path, where + "root", f"must be a relative path inside the file ({root!r})",
                     "Write it as the directory's path inside the unpacked archive.")
-    return Source(sha256=raw["sha256"], url=raw.get("url"), debian=debian,
+    return Source(sha256=raw["sha256"], url=raw.get("url"), debian=debian, npm=npm,
                   platform=raw.get("platform"), note=raw.get("note", ""), root=root)
 
 
@@ -220,6 +247,20 @@ def _parse_build(path: Path, raw: dict[str, Any]) -> BuildSpec:
                      make=_string_list(path, "build.make", raw.get("make", ["install"])))
 
 
+def _parse_boxes(path: Path, raw: list, profiles: dict[str, Profile]) -> tuple[BoxSpec, ...]:
+    boxes = []
+    for index, table in enumerate(raw):
+        where = f"box[{index}]"
+        if not isinstance(table, dict):
+            raise _fail(path, where, "must be a table", 'Write it as [[box]] with profile = "full".')
+        _check_table(path, table, BOX_FIELDS, where + ".")
+        if table["profile"] not in profiles:
+            raise _fail(path, where + ".profile", f"names '{table['profile']}', which is not a profile of this recipe",
+                        f"Profiles: {', '.join(profiles)}.")
+        boxes.append(BoxSpec(table["profile"], _string_list(path, where + ".gems", table.get("gems", []))))
+    return tuple(boxes)
+
+
 def _parse_extension(path: Path, raw: dict[str, Any]) -> Extension:
     _check_table(path, raw, EXTENSION_FIELDS, "extension.")
     return Extension(dir=raw["dir"], args=_string_list(path, "extension.args", raw.get("args", [])))
@@ -248,13 +289,14 @@ def load_recipe(path: Path) -> Recipe:
     if not raw["source"]:
         raise _fail(path, "source", "is empty", "Give at least one [[source]].")
     _check_kind_fields(path, raw)
+    profiles = _parse_profiles(path, raw.get("profiles", {}))
     return Recipe(
         path=path, name=raw["name"], kind=raw["kind"], version=raw["version"],
         description=raw["description"], verifiable=raw.get("verifiable", True),
         series=raw.get("series", ""),
         sources=tuple(_parse_source(path, s, i) for i, s in enumerate(raw["source"])),
         facts={k: str(v) for k, v in raw.get("facts", {}).items()},
-        profiles=_parse_profiles(path, raw.get("profiles", {})),
+        profiles=profiles, boxes=_parse_boxes(path, raw.get("box", []), profiles),
         build=_parse_build(path, raw["build"]) if "build" in raw else None,
         deps=_string_list(path, "deps", raw.get("deps", [])),
         ruby_configure=_string_list(path, "ruby_configure", raw.get("ruby_configure", [])),

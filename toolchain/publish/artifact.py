@@ -28,7 +28,7 @@ class ArtifactSpec:
     key: str  # the build key: the artifact is current when its manifest records this key
     inputs: dict  # recorded in the manifest
     wasm: Path  # the linked, asyncified ruby.wasm
-    trees: tuple[tuple[Path, str], ...]  # (host directory, its path under root/), copied in order
+    trees: tuple[tuple[Path, str], ...]  # (host directory, its path under root/), copied in order; none for a box
     features: tuple[str, ...]  # prelinked features, each required by the smoke checks
     smoke_scripts: tuple[Path, ...] = ()  # further checks (a gem's), run after the base ones
 
@@ -54,7 +54,7 @@ def tree_sha256(digests: dict[str, str]) -> str:
 
 
 def write_manifest(spec: ArtifactSpec, staging: Artifact) -> None:
-    root_digests = tree_digests(staging.root)
+    root_digests = tree_digests(staging.root) if staging.root.is_dir() else {}
     manifest = {
         "name": spec.name,
         "build_key": spec.key,
@@ -85,7 +85,7 @@ def _stage_and_publish(spec: ArtifactSpec, final: Path) -> None:
     staging = Artifact(final.with_name(f".{final.name}.staging"))
     shutil.rmtree(staging.directory, ignore_errors=True)
     with step(f"assemble {final.name}"):
-        staging.root.mkdir(parents=True)
+        staging.directory.mkdir(parents=True)
         shutil.copy2(spec.wasm, staging.wasm)
         for tree, destination in spec.trees:
             shutil.copytree(tree, staging.root / destination, symlinks=True, dirs_exist_ok=True)

@@ -44,10 +44,11 @@ RECORD = "build-record.json"
 
 @dataclass(frozen=True)
 class Product:
-    """One artifact of the nightly: a profile of a Ruby series, or a gem prelinked into one."""
-    kind: str  # "profile" or "ext"
+    """One artifact of the nightly: a profile of a Ruby series, a gem prelinked into one, or a box
+    the series' recipe names."""
+    kind: str  # "profile", "ext" or "box"
     series: str
-    target: str  # the profile's or the gem's name
+    target: str  # the profile's or the gem's name, or the box's after ruby-<series>-
 
     @property
     def name(self) -> str:
@@ -56,6 +57,10 @@ class Product:
     def build(self, provider: str) -> Artifact:
         if self.kind == "profile":
             return product.build_ruby_wasm(self.series, self.target, provider)
+        if self.kind == "box":
+            planned = product.plan_recipe_box(self.series, self.target, provider)
+            assert planned is not None
+            return product.build_box(planned)
         return product.build_ext(self.target, self.series, provider)
 
     def key(self, provider: str) -> str | None:
@@ -63,6 +68,9 @@ class Product:
         if self.kind == "profile":
             build = cruby.plan(self.series, self.target, provider, fetch_missing=False, quiet=True)
             return build.key if build else None
+        if self.kind == "box":
+            planned = product.plan_recipe_box(self.series, self.target, provider, fetch_missing=False, quiet=True)
+            return planned.key if planned else None
         ext = product.plan_ext(self.target, self.series, provider, fetch_missing=False, quiet=True)
         return ext.key if ext else None
 
@@ -71,15 +79,22 @@ class Product:
         without a test plan."""
         if self.kind == "profile":
             return list(recipe.ruby_recipe(self.series).profiles[self.target].suites or RUBY_SUITES)
+        if self.kind == "box":
+            return product.box_suites(self.series, self.target)
         return product.GEM_SUITES if (PLANS_DIR / f"gem-{self.target}.toml").exists() else []
 
     def recipes(self) -> list[str]:
         """Every recipe whose source the product is built from."""
-        gems = recipe.with_deps([self.target], "gem") if self.kind == "ext" else []
-        profile = (gems[0].ruby_profile or DEFAULT_PROFILE) if gems else self.target
+        if self.kind == "box":
+            spec = product.recipe_boxes(self.series)[self.target]
+            gems, profile = recipe.with_deps(spec.gems, "gem"), spec.profile
+        else:
+            gems = recipe.with_deps([self.target], "gem") if self.kind == "ext" else []
+            profile = (gems[0].ruby_profile or DEFAULT_PROFILE) if gems else self.target
         libraries = recipe.with_deps([*recipe.ruby_recipe(self.series).profile(profile).libraries,
                                       *(library for gem in gems for library in gem.libraries)], "library")
-        return [f"ruby-{self.series}", *(each.name for each in [*gems, *libraries])]
+        return [f"ruby-{self.series}", *(["wizer"] if self.kind == "box" else []),
+                *(each.name for each in [*gems, *libraries])]
 
     def build_seconds(self, provider: str) -> float:
         """How long the product's own build took (not its libraries' or the baseruby's), as the
@@ -87,6 +102,9 @@ class Product:
         if self.kind == "profile":
             build = cruby.plan(self.series, self.target, provider, fetch_missing=False, quiet=True)
             phases = [build.phases] if build else []
+        elif self.kind == "box":
+            planned = product.plan_recipe_box(self.series, self.target, provider, fetch_missing=False, quiet=True)
+            phases = [planned.build.phases] if planned else []
         else:
             ext = product.plan_ext(self.target, self.series, provider, fetch_missing=False, quiet=True)
             phases = [ext.extension.phases, ext.link.phases] if ext else []
@@ -98,13 +116,16 @@ class Product:
             return None
         if self.kind == "profile":
             return product.verify_ruby_wasm(self.series, self.target, provider, self.suites(), False, workers)
+        if self.kind == "box":
+            return product.verify_recipe_box(self.series, self.target, provider, self.suites(), False, workers)
         return product.verify_ext(self.target, self.series, provider, False, workers)
 
 
 def products(series: str) -> list[Product]:
     profiles = recipe.ruby_recipe(series).profiles
     gems = [name for name in recipe.names_of_kind("gem") if recipe.load(name).extension]
-    return [Product("profile", series, name) for name in profiles] + [Product("ext", series, name) for name in gems]
+    return ([Product("profile", series, name) for name in profiles] + [Product("ext", series, name) for name in gems]
+            + [Product("box", series, target) for target in product.recipe_boxes(series)])
 
 
 # --- the second, independent build ---------------------------------------------------------------
@@ -304,7 +325,7 @@ def main() -> int:
     """`python -m toolchain.publish.nightly build-one <kind> <series> <target>`: the second build's process."""
     parser = argparse.ArgumentParser(description="Build one nightly product (used for the second build).")
     parser.add_argument("command", choices=["build-one"])
-    parser.add_argument("kind", choices=["profile", "ext"])
+    parser.add_argument("kind", choices=["profile", "ext", "box"])
     parser.add_argument("series")
     parser.add_argument("target")
     parser.add_argument("--toolchain", default="auto")

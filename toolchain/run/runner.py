@@ -7,6 +7,7 @@ first run pays for it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import tempfile
 import threading
@@ -18,9 +19,9 @@ from pathlib import Path
 import wasmtime
 
 from ..errors import UserError
-from ..inputs.fetch import sha256_file
+from ..inputs.fetch import settled, sha256_file
 from ..paths import artifact_root, cache_dir
-from ..publish.integrity import altered_files
+from ..publish.integrity import altered_files, expected_digests
 from ..steps import say, write_atomic
 
 WASMTIME_VERSION = version("wasmtime")
@@ -33,6 +34,7 @@ TRAP_EXIT_CODE = 134
 TIMEOUT_EXIT_CODE = 124
 INVALID_EXIT_CODE = 126
 NO_DEADLINE = 2**62
+BOX_NO_ENTRY = "RUBY_BOX_NO_ENTRY"  # set, an app box runs as the plain ruby it holds (csrc/box_entry.c)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,39 @@ class Artifact:
     @property
     def manifest(self) -> Path:
         return self.directory / "manifest.json"
+
+    @property
+    def has_tree(self) -> bool:
+        """False for a box: its files are inside the module."""
+        return self.root.is_dir()
+
+
+@dataclass(frozen=True)
+class LooseModule(Artifact):
+    """A module run as a file of its own (a box copied anywhere): no tree, no manifest."""
+    path: Path = Path()
+
+    @property
+    def wasm(self) -> Path:
+        return self.path
+
+    @property
+    def has_tree(self) -> bool:
+        return False
+
+
+def module_digest(wasm: Path) -> str:
+    """The module's sha256, remembered by its size, mtime and inode once the file has settled, so
+    that a box run as a file is hashed once, not on every start."""
+    status = wasm.stat()
+    identity = hashlib.sha256(f"{wasm.resolve()} {status.st_size} {status.st_mtime_ns} {status.st_ino}".encode())
+    memo = cache_dir("compiled", "digests") / identity.hexdigest()
+    if memo.exists():
+        return memo.read_text()
+    digest = sha256_file(wasm)
+    if settled(status.st_mtime_ns):
+        write_atomic(memo, digest.encode())
+    return digest
 
 
 @dataclass(frozen=True)
@@ -91,9 +126,10 @@ def compiled_path(digest: str) -> Path:
     return cache_dir("compiled") / f"{digest}-wasmtime{WASMTIME_VERSION}-{ENGINE_SETTINGS}.cwasm"
 
 
-def compiled_module(engine: wasmtime.Engine, wasm: Path) -> wasmtime.Module:
-    """Deserialize the cached compiled module, compiling and caching it on first use."""
-    cached = compiled_path(sha256_file(wasm))
+def compiled_module(engine: wasmtime.Engine, wasm: Path, digest: str | None = None) -> wasmtime.Module:
+    """Deserialize the cached compiled module, compiling and caching it on first use. `digest` is
+    the wasm's sha256 when already known (hashing a 30 MB box costs a start-up's worth of time)."""
+    cached = compiled_path(digest or sha256_file(wasm))
     if cached.exists():
         return wasmtime.Module.deserialize_file(engine, str(cached))
     say(f"compiling {wasm.name} for this machine (once per wasm and wasmtime version)...")
@@ -123,12 +159,16 @@ class RubyWasm:
 
     def __post_init__(self) -> None:
         if not self.artifact.wasm.exists():
-            raise UserError(f"No ruby.wasm in {self.artifact.directory}. Build it first: doit ruby_wasm.")
-        if not self.allow_modified:
-            refuse_altered(self.artifact)
+            raise UserError(f"No {self.artifact.wasm.name} in {self.artifact.wasm.parent}. Build it first: doit ruby_wasm.")
+        digest = None
+        if isinstance(self.artifact, LooseModule):
+            digest = module_digest(self.artifact.wasm)
+        elif not self.allow_modified:
+            refuse_altered(self.artifact)  # so the SHA256SUMS digest is the file's
+            digest = expected_digests(self.artifact.directory).get(self.artifact.wasm.name)
         linker = wasmtime.Linker(self.engine)
         linker.define_wasi()
-        self.pre = linker.instantiate_pre(compiled_module(self.engine, self.artifact.wasm))
+        self.pre = linker.instantiate_pre(compiled_module(self.engine, self.artifact.wasm, digest))
 
     def _wasi(self, argv: Sequence[str], env: Mapping[str, str], mounts: Sequence[Mount],
               stdout: Path | None, stderr: Path | None, stdin: Path | None) -> wasmtime.WasiConfig:
@@ -148,7 +188,8 @@ class RubyWasm:
         else:
             wasi.inherit_stderr()
         # Ruby's load path is compiled in as /usr/local/lib/ruby: the artifact's tree is the guest's /.
-        wasi.preopen_dir(str(self.artifact.root), "/", False)
+        if self.artifact.has_tree:
+            wasi.preopen_dir(str(self.artifact.root), "/", False)
         for mount in mounts:
             wasi.preopen_dir(str(mount.host), mount.guest, mount.writable)
         return wasi
@@ -266,7 +307,7 @@ def positive_int(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     ours, ruby_args = split_argv(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
-        prog="ruby-wasm", usage="ruby-wasm [--artifact DIR | --ruby 3.3 --profile default] "
+        prog="ruby-wasm", usage="ruby-wasm [--artifact DIR | --ruby 3.3 --profile default | MODULE.wasm] "
         "[--dir HOST[::GUEST]]... [--env K=V]... [--max-memory MIB] [--allow-modified] [--] RUBY_ARGS...",
         description="Run a built ruby.wasm under wasmtime.")
     parser.add_argument("--artifact", type=Path, help="artifact directory (default: from --ruby/--profile)")
@@ -279,9 +320,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--allow-modified", action="store_true",
                         help="run the artifact even if its files no longer match its SHA256SUMS")
     options = parser.parse_args(ours)
+    if options.artifact is None and ruby_args and ruby_args[0].endswith(".wasm") and Path(ruby_args[0]).is_file():
+        artifact: Artifact = LooseModule(Path(ruby_args[0]).parent, Path(ruby_args.pop(0)))
+    else:
+        artifact = Artifact(options.artifact or artifact_dir(options.ruby, options.profile))
     try:
-        runner = RubyWasm(Artifact(options.artifact or artifact_dir(options.ruby, options.profile)),
-                          allow_modified=options.allow_modified)
+        runner = RubyWasm(artifact, allow_modified=options.allow_modified)
         result = runner.run(ruby_args, env=parse_env(options.env),
                             mounts=[Mount.parse(spec) for spec in options.dir],
                             memory_limit=None if options.max_memory is None else options.max_memory << 20)

@@ -27,8 +27,10 @@ ENDURANCE_DIR = PLANS_DIR / "endurance"
 # process/spawn: a child process the bridge cannot serve (one talked to while it runs, or not a
 # Ruby); fork, signal and shell: what the issue of child processes leaves to the host OS.
 # omitted: a feature this build leaves out on purpose (its recipe says why), not a WASI limit
+# box: what a pre-initialized box fixes at build time (its start-up, RubyGems among it), listed in
+# verification/box-ruby-<series>.toml for the runs against a box only
 CATEGORIES = ("thread", "ractor", "process/spawn", "fork", "signal", "shell", "socket", "io-reopen",
-              "wasm-limit", "omitted", "bug")
+              "wasm-limit", "omitted", "box", "bug")
 ENTRY_FIELDS = {"suite", "file", "test", "reason", "why"}
 NOT_RUN_FIELDS = ENTRY_FIELDS - {"test"}
 SPEC_ROOT = "spec/"  # by_extension paths under it select ruby/spec files, the others test-all's

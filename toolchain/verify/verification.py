@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..inputs.fetch import sha256_file
 from ..paths import RUBY_SUPPORT, cache_dir
-from ..run.runner import ENGINE_SETTINGS, WASMTIME_VERSION, Artifact, Mount, RubyWasm
+from ..run.runner import BOX_NO_ENTRY, ENGINE_SETTINGS, WASMTIME_VERSION, Artifact, Mount, RubyWasm
 from ..run.workers import worker_pool
 from ..steps import say, step, write_atomic
 from .known_failures import Plan, Verdict, judge
@@ -50,8 +50,9 @@ def smoke(artifact: Artifact, features: list[str], scripts: list[Path], report_p
     mounts = [Mount(script.parent, f"/smoke{index}", writable=False) for index, script in enumerate(scripts)]
     loads = [f"/smoke{index}/{script.name}" for index, script in enumerate(scripts)]
     with step(f"smoke checks ({len(features)} prelinked features{', ' + str(len(scripts)) + ' scripts' if scripts else ''})"):
+        # An app box runs its entry unless RUBY_BOX_NO_ENTRY is set; the checks are its ruby's.
         result = RubyWasm(artifact).capture(["-e", SMOKE_SCRIPT.read_text(), "--", *features, "--load", *loads],
-                                            mounts=mounts, timeout=SMOKE_TIMEOUT)
+                                            mounts=mounts, timeout=SMOKE_TIMEOUT, env={BOX_NO_ENTRY: "1"})
     report = parse_smoke_output(result.stdout, result.exit_code)
     write_atomic(report_path, json.dumps({**report.__dict__, "ok": report.ok,
                                           "trap": result.trap, "stderr": result.stderr[-4000:]},

@@ -1,0 +1,3 @@
+module Greeting
+  def self.hello(name) = "hello, #{name}"
+end

@@ -1,0 +1,51 @@
+// Runs a WASI preview 1 command module (a box, or any ruby.wasm) under Node's built-in node:wasi,
+// granting it only the directories named, as the project's own runner (ruby-wasm) does:
+//
+//   node toolchain/run/node_runner.mjs [--dir HOST[::GUEST]]... [--env NAME=VALUE]... MODULE.wasm [ARGS...]
+//
+// The module's exit status is this process's. Node compiles the module on every run (it keeps no
+// compiled code between processes), so its start-up is not the wasm's own.
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { argv, exit, stderr } from "node:process";
+import { WASI } from "node:wasi";
+
+function usage(problem) {
+  stderr.write(`node_runner.mjs: ${problem}\nusage: node node_runner.mjs [--dir HOST[::GUEST]]... ` +
+               "[--env NAME=VALUE]... MODULE.wasm [ARGS...]\n");
+  exit(2);
+}
+
+function parse(args) {
+  const preopens = {};
+  const env = {};
+  let i = 0;
+  for (; i < args.length && args[i].startsWith("--"); i += 2) {
+    const [option, value] = [args[i], args[i + 1]];
+    if (value === undefined) usage(`${option} needs a value`);
+    if (option === "--dir") {
+      const [host, guest] = value.split("::");
+      preopens[guest || resolve(host)] = resolve(host);
+    } else if (option === "--env") {
+      const at = value.indexOf("=");
+      if (at <= 0) usage(`--env ${value} is not NAME=VALUE`);
+      env[value.slice(0, at)] = value.slice(at + 1);
+    } else {
+      usage(`unknown option ${option}`);
+    }
+  }
+  if (i >= args.length) usage("name the module to run");
+  return { preopens, env, module: args[i], args: args.slice(i + 1) };
+}
+
+const options = parse(argv.slice(2));
+const wasi = new WASI({
+  version: "preview1",
+  args: ["ruby", ...options.args],
+  env: options.env,
+  preopens: options.preopens,
+  returnOnExit: true,
+});
+const module = await WebAssembly.compile(await readFile(options.module));
+const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
+exit(wasi.start(instance));
