@@ -2,6 +2,7 @@
 
 The products users ask for (ruby_wasm, ext:<gem>, verify, ...) come after the stages they need
 (fetch, lib, baseruby, twin, configure, make, gem, extension, link, artifact, suite, reproduce;
+a box of the series' recipe is an artifact stage too;
 see toolchain/graph.py), so
 `doit list --all` shows the pipeline and `doit -n N` runs independent stages side by side.
 """

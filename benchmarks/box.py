@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from endurance import OfficialRuby  # noqa: E402
 from official import RUBY_STDLIB_WASM, official_wasm  # noqa: E402
 
+from toolchain.build.box import active_data  # noqa: E402
 from toolchain.paths import PROJECT_ROOT, build_root  # noqa: E402
 from toolchain.run.runner import DEFAULT_PROFILE, Artifact, RubyWasm, artifact_dir, artifact_path  # noqa: E402
 
@@ -93,6 +94,8 @@ def main() -> None:
     print(f"box {box.directory.name}: {box.wasm.stat().st_size:,} bytes"
           + (f" ({box.wasm.stat().st_size - linked:+,} bytes of snapshot over the {linked:,}-byte module before "
              "pre-initialization)" if linked else ""))
+    data, span = active_data(box.wasm)
+    print(f"  its memory image: {data:,} bytes of data spanning {span:,} ({'copy-on-write' if span < 2 * data else 'copied'})")
     print(f"official {official_path.name.split('.', 1)[1]}: {official_path.stat().st_size:,} bytes")
     print(f"\n-e 'puts 1', median of {options.runs} runs (ms)")
     print(f"{'':38} {'box':>10} {'unpacked':>10} {'official':>10}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolchain.inputs.fetch import sha256_file  # noqa: E402
+from toolchain.digests import sha256_file  # noqa: E402
 from toolchain.paths import cache_dir  # noqa: E402
 from toolchain.steps import write_atomic  # noqa: E402
 

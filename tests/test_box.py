@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from cli import assert_did_no_work, doit
 
+from toolchain.build import box as box_module
 from toolchain.build import image
 from toolchain.run.runner import BOX_NO_ENTRY, Artifact, Mount, RubyWasm, artifact_dir, artifact_path
 
@@ -163,6 +164,13 @@ def test_the_box_starts_with_rubygems_and_the_apps_requires_loaded(runner):
 def test_fibers_start_in_a_box_whose_pool_was_left_for_the_run(runner):
     code = "f = Fiber.new { |x| Fiber.yield x * 2; :done }; p f.resume(21), f.resume, [1, 2, 3].each.next"
     assert ruby(runner, code).split() == ["42", ":done", "1"]
+
+
+def test_the_snapshot_is_dense_enough_for_wasmtime_to_map_it_copy_on_write(box):
+    """Ruby's start-up heap sits next to the static data, not above the 14 MB of the shape tree's
+    map: else every instance copies the data (csrc/box_entry.c)."""
+    data, span = box_module.active_data(box.wasm)
+    assert data > 10 << 20 and span < 2 * data, (data, span)
 
 
 def test_a_second_box_build_does_no_work(box_build):

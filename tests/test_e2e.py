@@ -15,7 +15,8 @@ from cli import assert_did_no_work, assert_task_printed_wasm, doit, run_cli, tas
 
 from toolchain.build import cruby
 from toolchain.errors import UserError
-from toolchain.inputs import fetch, recipe, source
+from toolchain import digests
+from toolchain.inputs import recipe, source
 from toolchain.run.runner import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
 
 pytestmark = pytest.mark.e2e
@@ -97,7 +98,7 @@ def test_manifest_records_inputs_and_outputs(artifact):
     assert manifest["inputs"]["ruby"]["sha256"] in {s.sha256 for s in ruby_recipe.sources}
     assert manifest["inputs"]["toolchain"].split(":")[0] in ("debian", "wasi-sdk", "path")
     assert "--host=wasm32-unknown-wasi" in manifest["inputs"]["configure_args"]
-    assert manifest["outputs"]["ruby.wasm"]["sha256"] == fetch.sha256_file(artifact.wasm)
+    assert manifest["outputs"]["ruby.wasm"]["sha256"] == digests.sha256_file(artifact.wasm)
     sums = dict(line.split("  ")[::-1] for line in (artifact.directory / "SHA256SUMS").read_text().splitlines())
     assert sums["ruby.wasm"] == manifest["outputs"]["ruby.wasm"]["sha256"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from toolchain.inputs.fetch import sha256_file
+from toolchain.digests import sha256_file
 from toolchain.publish.integrity import altered_files, stamp_path
 
 

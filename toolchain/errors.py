@@ -4,8 +4,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from doit.exceptions import TaskFailed
-
 
 class UserError(Exception):
     """A problem with input, environment or configuration, with a message that says how to fix it."""
@@ -28,5 +26,6 @@ def reporting_user_errors(action: Callable[..., object]) -> Callable[..., object
         try:
             return action(*args, **kwargs)
         except UserError as error:
+            from doit.exceptions import TaskFailed  # here: the runner, which imports this module, starts without doit
             return TaskFailed(str(error))
     return wrapper

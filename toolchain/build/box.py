@@ -23,11 +23,11 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..inputs.extract import extract_tar
-from ..inputs.fetch import sha256_file
+from ..digests import sha256_file
 from ..inputs.source import Patch, apply_patch, patch_inputs, patches_for
 from ..locks import once
 from ..paths import cache_dir
-from ..steps import write_atomic
+from ..steps import say, write_atomic
 from . import image
 from .cruby import RubyBuild
 from .gems import SITE_RUBY, BuiltExtension, ExtensionBuild, GemSource
@@ -234,6 +234,41 @@ def patched_files(patch: Patch) -> list[str]:
     return [line[len("+++ b/"):].split()[0] for line in patch.path.read_text().splitlines() if line.startswith("+++ b/")]
 
 
+def _leb128(data: bytes, at: int, signed: bool = False) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return (value - (1 << shift) if signed and byte & 0x40 else value), at
+
+
+def active_data(wasm: Path) -> tuple[int, int]:
+    """(bytes of active data segments, bytes of memory they span) of a module's data section:
+    wasmtime maps the memory copy-on-write only when the data fills at least half the span (or
+    the span is under 16 MiB); otherwise it copies the data into every instance."""
+    module, at, size, low, high = wasm.read_bytes(), 8, 0, None, 0
+    while at < len(module):
+        section, (length, at) = module[at], _leb128(module, at + 1)
+        if section == 11:
+            count, cursor = _leb128(module, at)
+            for _ in range(count):
+                flags, cursor = _leb128(module, cursor)
+                offset = None
+                if flags == 0:  # active, memory 0, i32.const offset; end
+                    offset, cursor = _leb128(module, cursor + 1, signed=True)
+                    cursor += 1
+                length_of, cursor = _leb128(module, cursor)
+                if offset is not None and length_of:
+                    size += length_of
+                    low, high = min(offset, low if low is not None else offset), max(high, offset + length_of)
+                cursor += length_of
+        at += length
+    return size, high - (low or 0)
+
+
 def build_box(box: BoxBuild, extensions: Sequence[BuiltExtension]) -> Path:
     """Pack, compile, link and pre-initialize the box, once; return the box's path."""
     phases = box.phases
@@ -251,4 +286,8 @@ def build_box(box: BoxBuild, extensions: Sequence[BuiltExtension]) -> Path:
                relink_command(box.ruby, linked, objects, extensions, ldflags=" ".join(LINK_FLAGS)), cwd=obj)
     phases.run("preinitialize", f"pre-initialize the box {box.name} (Wizer: start-up, RubyGems, the app's requires)",
                [str(box.wizer.binary), *WIZER_FLAGS, "-o", str(box.wasm), str(linked)], cwd=box.build_dir)
+    data, span = active_data(box.wasm)
+    say(f"    snapshot: {data / 2**20:.1f} MiB of data spanning {span / 2**20:.1f} MiB of memory: "
+        + ("wasmtime maps it copy-on-write" if span < 2 * data else
+           "too sparse for copy-on-write, so every instance copies it (a slower start); see csrc/box_entry.c"))
     return box.wasm

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..inputs import fetch, providers, recipe
-from ..inputs.fetch import sha256_file
+from ..digests import sha256_file
 from ..inputs.providers import Toolchain
 from ..inputs.recipe import Recipe, Source
 from ..inputs.source import Patch, patch_inputs, patches_for

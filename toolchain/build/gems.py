@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..paths import RUBY_SUPPORT
 from ..inputs import fetch, recipe
-from ..inputs.fetch import sha256_file
+from ..digests import sha256_file
 from ..inputs.recipe import Recipe, Source
 from ..inputs.source import Patch, patches_for, source_inputs
 from .cruby import TARGET, RubyBuild

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..inputs.fetch import sha256_file
+from ..digests import sha256_file
 from ..steps import write_atomic
 from .cruby import POSTLINK, RubyBuild
 from .gems import BuiltExtension, ExtensionBuild

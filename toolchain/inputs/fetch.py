@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..digests import settled, sha256_file
 from ..errors import SourceUnavailable, UserError
 from ..locks import held
 from ..paths import cache_dir
@@ -27,16 +28,7 @@ if TYPE_CHECKING:
 
 MIRROR_ENV = "RUBY_WASM_MIRROR"
 TIMEOUT = (10, 60)
-CHUNK = 1 << 20
 DOWNLOAD_CHUNK = 1 << 16  # small enough that a dropped connection loses little of the partial file
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def store_path(source: Source) -> Path:
@@ -67,12 +59,6 @@ def verified_in_store(source: Source) -> Path | None:
     if settled(path.stat().st_mtime_ns):
         write_atomic(stamp, _identity(path).encode())
     return path
-
-
-def settled(mtime_ns: int) -> bool:
-    """Whether a file last changed long enough ago (a second) that a later change in place must
-    move its mtime: only then may a stamp of its size and mtime stand for its hash."""
-    return time.time_ns() - mtime_ns > 1_000_000_000
 
 
 def _identity(path: Path) -> str:

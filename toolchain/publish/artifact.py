@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..inputs.fetch import sha256_file
+from ..digests import sha256_file
 from ..locks import held
 from ..run.runner import Artifact, artifact_path
 from ..steps import replace_dir, step, write_atomic

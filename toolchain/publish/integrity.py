@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..inputs.fetch import settled, sha256_file
+from ..digests import settled, sha256_file
 from ..steps import write_atomic
 
 SUMS = "SHA256SUMS"

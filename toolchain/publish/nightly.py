@@ -29,7 +29,7 @@ from ..build.compiler_cache import COMPILER_CACHE_ENV
 from ..errors import UserError
 from ..inputs import fetch, lock, recipe
 from ..inputs.extract import newest_mtime
-from ..inputs.fetch import sha256_file
+from ..digests import sha256_file
 from ..paths import ARTIFACT_ROOT_ENV, BUILD_ROOT_ENV, cache_dir, cache_root
 from ..run.runner import DEFAULT_PROFILE, Artifact, artifact_path
 from ..steps import replace_dir, run_guarded, say, step, write_atomic

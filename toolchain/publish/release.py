@@ -11,7 +11,7 @@ import io
 import tarfile
 from pathlib import Path
 
-from ..inputs.fetch import sha256_file
+from ..digests import sha256_file
 
 
 def _normalized(info: tarfile.TarInfo, mtime: int) -> tarfile.TarInfo:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from ..inputs.fetch import sha256_file
+from ..digests import sha256_file
 from ..paths import RUBY_SUPPORT, cache_dir
 from ..run.runner import BOX_NO_ENTRY, ENGINE_SETTINGS, WASMTIME_VERSION, Artifact, Mount, RubyWasm
 from ..run.workers import worker_pool

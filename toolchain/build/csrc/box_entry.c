@@ -159,6 +159,7 @@ __attribute__((noreturn)) static void fail_initialization(const char *what) {
 }
 
 static int initialize_ruby(int argc, char **argv) {
+    setlocale(LC_CTYPE, ""); /* as CRuby's main() does: wasi-libc's default is C.UTF-8 */
     ruby_sysinit(&argc, &argv);
     {
         RUBY_INIT_STACK;
