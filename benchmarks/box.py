@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from endurance import OfficialRuby  # noqa: E402
-from official import RUBY_STDLIB_WASM, official_wasm  # noqa: E402
+from official import PACKAGE, RUBY_STDLIB_WASM, official_wasm  # noqa: E402
 
 from toolchain.build.box import active_data  # noqa: E402
 from toolchain.paths import PROJECT_ROOT, build_root  # noqa: E402
@@ -96,7 +96,7 @@ def main() -> None:
              "pre-initialization)" if linked else ""))
     data, span = active_data(box.wasm)
     print(f"  its memory image: {data:,} bytes of data spanning {span:,} ({'copy-on-write' if span < 2 * data else 'copied'})")
-    print(f"official {official_path.name.split('.', 1)[1]}: {official_path.stat().st_size:,} bytes")
+    print(f"official {PACKAGE} {RUBY_STDLIB_WASM}: {official_path.stat().st_size:,} bytes")
     print(f"\n-e 'puts 1', median of {options.runs} runs (ms)")
     print(f"{'':38} {'box':>10} {'unpacked':>10} {'official':>10}")
     print(f"{'inside the wasm (instantiate + run)':38} {median_ms(options.runs, lambda: inside_ours(box_runner)):10.1f} "
