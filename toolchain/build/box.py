@@ -28,6 +28,7 @@ from ..inputs.source import Patch, apply_patch, patch_inputs, patches_for
 from ..locks import once
 from ..paths import cache_dir
 from ..steps import say, write_atomic
+from ..wasm_binary import DATA_SECTION, leb128, sections
 from . import image
 from .cruby import RubyBuild
 from .gems import SITE_RUBY, BuiltExtension, ExtensionBuild, GemSource
@@ -234,38 +235,26 @@ def patched_files(patch: Patch) -> list[str]:
     return [line[len("+++ b/"):].split()[0] for line in patch.path.read_text().splitlines() if line.startswith("+++ b/")]
 
 
-def _leb128(data: bytes, at: int, signed: bool = False) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return (value - (1 << shift) if signed and byte & 0x40 else value), at
-
-
 def active_data(wasm: Path) -> tuple[int, int]:
     """(bytes of active data segments, bytes of memory they span) of a module's data section:
     wasmtime maps the memory copy-on-write only when the data fills at least half the span (or
     the span is under 16 MiB); otherwise it copies the data into every instance."""
-    module, at, size, low, high = wasm.read_bytes(), 8, 0, None, 0
-    while at < len(module):
-        section, (length, at) = module[at], _leb128(module, at + 1)
-        if section == 11:
-            count, cursor = _leb128(module, at)
-            for _ in range(count):
-                flags, cursor = _leb128(module, cursor)
-                offset = None
-                if flags == 0:  # active, memory 0, i32.const offset; end
-                    offset, cursor = _leb128(module, cursor + 1, signed=True)
-                    cursor += 1
-                length_of, cursor = _leb128(module, cursor)
-                if offset is not None and length_of:
-                    size += length_of
-                    low, high = min(offset, low if low is not None else offset), max(high, offset + length_of)
-                cursor += length_of
-        at += length
+    module, size, low, high = wasm.read_bytes(), 0, None, 0
+    for section_id, start, _ in sections(module):
+        if section_id != DATA_SECTION:
+            continue
+        count, cursor = leb128(module, start)
+        for _ in range(count):
+            flags, cursor = leb128(module, cursor)
+            offset = None
+            if flags == 0:  # active, memory 0: i32.const offset, end
+                offset, cursor = leb128(module, cursor + 1, signed=True)
+                cursor += 1
+            length, cursor = leb128(module, cursor)
+            if offset is not None and length:
+                size += length
+                low, high = min(offset, offset if low is None else low), max(high, offset + length)
+            cursor += length
     return size, high - (low or 0)
 
 

@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 from ..digests import sha256_file
+from ..wasm_binary import SECTION_NAMES, leb128, sections
 
 
 def _normalized(info: tarfile.TarInfo, mtime: int) -> tarfile.TarInfo:
@@ -47,34 +48,16 @@ def sha256sums(directory: Path) -> str:
 
 # --- comparing two builds ----------------------------------------------------------------------
 
-SECTION_NAMES = {0: "custom", 1: "type", 2: "import", 3: "function", 4: "table", 5: "memory", 6: "global",
-                 7: "export", 8: "start", 9: "element", 10: "code", 11: "data", 12: "datacount"}
-
-
-def _leb128(data: bytes, offset: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[offset]
-        offset += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, offset
-
-
 def wasm_sections(data: bytes) -> list[tuple[str, str]]:
     """(section name, sha256) for each section of a wasm module, in order; custom sections by name."""
-    sections, offset = [], 8
-    while offset < len(data):
-        section_id = data[offset]
-        size, start = _leb128(data, offset + 1)
+    named = []
+    for section_id, start, size in sections(data):
         name = SECTION_NAMES.get(section_id, f"unknown-{section_id}")
         if section_id == 0:
-            length, name_start = _leb128(data, start)
+            length, name_start = leb128(data, start)
             name = "custom:" + data[name_start:name_start + length].decode(errors="replace")
-        sections.append((name, hashlib.sha256(data[start:start + size]).hexdigest()))
-        offset = start + size
-    return sections
+        named.append((name, hashlib.sha256(data[start:start + size]).hexdigest()))
+    return named
 
 
 def differing_sections(first: Path, second: Path) -> list[str]:
