@@ -3,6 +3,7 @@ and by the runner, which must start without importing the download machinery."""
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -21,3 +22,8 @@ def settled(mtime_ns: int) -> bool:
     """Whether a file last changed long enough ago (a second) that a later change in place must
     move its mtime: only then may a stamp of its size and mtime stand for its hash."""
     return time.time_ns() - mtime_ns > 1_000_000_000
+
+
+def file_identity(status: os.stat_result) -> str:
+    """Size, mtime and inode: what, once the file has settled, stands for its digest."""
+    return f"{status.st_size} {status.st_mtime_ns} {status.st_ino}"

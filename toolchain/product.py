@@ -29,7 +29,6 @@ from .verify.verification import Verification, is_verified, verify_suite, verify
 # A gem's artifact runs the gem's own tests (minitest) and the series' endurance programs, which
 # its plan takes from the series' plan.
 GEM_SUITES = ["minitest", "endurance"]
-RUBY_ABI = "3.3.0"  # the ABI directory of Ruby 3.3's load path (site_ruby/3.3.0)
 
 
 # --- ruby.wasm by profile ----------------------------------------------------------------------
@@ -133,7 +132,7 @@ class ExtProduct(KeyedBuild):
                 "smoke": gem_smoke_script(self.gem.name).read_text()}
 
     def spec(self, built: BuiltExtension, wasm: Path) -> ArtifactSpec:
-        site = SITE_RUBY.format(abi=RUBY_ABI)
+        site = SITE_RUBY.format(abi=self.ruby.abi)
         return ArtifactSpec(
             self.name, self.key, self.inputs(), wasm,
             (self.ruby.stdlib, *[(gem.tree() / "lib", site) for gem in self.gem.with_deps()]),

@@ -149,13 +149,9 @@ class BoxBuild(KeyedBuild):
 
     def trees(self) -> list[tuple[Path, str]]:
         """(host directory, path in the box) of everything packed, in order."""
-        site = SITE_RUBY.format(abi=self.ruby_abi)
+        site = SITE_RUBY.format(abi=self.ruby.abi)
         return [self.ruby.stdlib, *[(gem.tree() / "lib", site) for gem in self.gems],
                 *([(self.app.directory, APP_DIR)] if self.app else [])]
-
-    @property
-    def ruby_abi(self) -> str:
-        return f"{self.ruby.recipe.series}.0"
 
 
 def default_name(series: str, profile: str, gems: Sequence[str], app: App | None) -> str:

@@ -155,6 +155,11 @@ class RubyBuild(KeyedBuild):
         return self.install_dir / PREFIX.lstrip("/") / "bin" / "ruby"
 
     @property
+    def abi(self) -> str:
+        """The ABI directory of the series' load path: site_ruby/3.3.0 for Ruby 3.3."""
+        return f"{self.recipe.series}.0"
+
+    @property
     def stdlib(self) -> tuple[Path, str]:
         """The standard library's installed directory and its path in the wasm's tree."""
         relative = f"{PREFIX.lstrip('/')}/lib/ruby"

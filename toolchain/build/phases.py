@@ -11,6 +11,7 @@ its stamp. A rerun can never share a tree with a command that outlived an earlie
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -57,8 +58,10 @@ class KeyedBuild:
     def label(self) -> str:
         raise NotImplementedError
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
+        """Computed once per planned build: inputs() may hash files (patches, sources, an app's
+        tree), and the build directory, stamps and manifests all ask for the key."""
         return hashlib.sha256(json.dumps(self.inputs(), sort_keys=True).encode()).hexdigest()
 
     @property

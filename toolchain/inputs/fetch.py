@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..digests import settled, sha256_file
+from ..digests import file_identity, settled, sha256_file
 from ..errors import SourceUnavailable, UserError
 from ..locks import held
 from ..paths import cache_dir
@@ -48,7 +48,7 @@ def verified_in_store(source: Source) -> Path | None:
     if not path.exists():
         return None
     stamp = path.with_name(f".{path.name}.verified")
-    if stamp.exists() and stamp.read_text() == _identity(path):
+    if stamp.exists() and stamp.read_text() == file_identity(path.stat()):
         return path
     actual = sha256_file(path)
     if actual != source.sha256:
@@ -57,13 +57,8 @@ def verified_in_store(source: Source) -> Path | None:
             f"It was left as it is; delete it and run again to download it afresh."
         )
     if settled(path.stat().st_mtime_ns):
-        write_atomic(stamp, _identity(path).encode())
+        write_atomic(stamp, file_identity(path.stat()).encode())
     return path
-
-
-def _identity(path: Path) -> str:
-    status = path.stat()
-    return f"{status.st_size} {status.st_mtime_ns} {status.st_ino}"
 
 
 def _session() -> requests.Session:

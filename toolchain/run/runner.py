@@ -18,7 +18,7 @@ from pathlib import Path
 import wasmtime
 
 from ..errors import UserError
-from ..digests import settled, sha256_file
+from ..digests import file_identity, settled, sha256_file
 from ..paths import artifact_root, cache_dir
 from ..publish.integrity import altered_files, expected_digests
 from ..steps import say, write_atomic
@@ -88,8 +88,8 @@ def module_digest(wasm: Path) -> str:
     """The module's sha256, remembered by its size, mtime and inode once the file has settled, so
     that a box run as a file is hashed once, not on every start."""
     status = wasm.stat()
-    identity = hashlib.sha256(f"{wasm.resolve()} {status.st_size} {status.st_mtime_ns} {status.st_ino}".encode())
-    memo = cache_dir("compiled", "digests") / identity.hexdigest()
+    identity = file_identity(status)
+    memo = cache_dir("compiled", "digests") / hashlib.sha256(f"{wasm.resolve()} {identity}".encode()).hexdigest()
     if memo.exists():
         return memo.read_text()
     digest = sha256_file(wasm)
