@@ -117,6 +117,18 @@ def task_nightly(ruby: str, toolchain: str, workers: int):
     }
 
 
+def task_push():
+    """Upload what this machine built to the binary cache, signed: RUBY_WASM_BINARY_CACHE=<url> doit push [--product ruby-3.3-full]"""
+    return {"params": [PARAMS["products"]], "actions": [tasks.push_to_binary_cache], "uptodate": [False],
+            "verbosity": 2}
+
+
+def task_cache_key():
+    """Create a signing key for the binary cache: doit cache-key generate [--name myteam-1] [--out FILE]"""
+    return {"basename": "cache-key", "pos_arg": "words",
+            "actions": [tasks.cache_key], "uptodate": [False], "verbosity": 2}
+
+
 # --- the stages ------------------------------------------------------------------------------------
 
 def task_stages():

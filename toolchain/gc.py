@@ -28,7 +28,7 @@ from .build.phases import KeyedBuild, dependencies_first
 from .inputs import lock, providers, recipe
 from .locks import held_if_free
 from .paths import artifact_root, build_root, cache_root
-from .publish.nightly import RECORD, products, releases_dir, repro_roots
+from .publish.nightly import RECORD, Product, products, releases_dir, repro_roots
 from .run.runner import compiled_path
 from .steps import say
 from .verify.known_failures import PLANS_DIR, load_plan
@@ -83,19 +83,28 @@ def gem_test_deps(gem: str) -> list[str]:
     return load_plan(f"gem-{gem}").test_deps if plan.exists() else []
 
 
+def all_products() -> Iterator[Product]:
+    """The products of every Ruby series."""
+    for series in (name.removeprefix("ruby-") for name in recipe.names_of_kind("ruby")):
+        yield from products(series)
+
+
+def product_builds(item: Product, provider: str) -> list[KeyedBuild]:
+    """The keyed builds one product is made of, planned from cached inputs (none if one is missing)."""
+    if item.kind == "profile":
+        build = cruby.plan(item.series, item.target, provider, fetch_missing=False, quiet=True)
+        return ruby_builds(build) if build else []
+    if item.kind == "box":
+        box = product.plan_recipe_box(item.series, item.target, provider, fetch_missing=False, quiet=True)
+        return box_builds(box.build) if box else []
+    ext = product.plan_ext(item.target, item.series, provider, fetch_missing=False, quiet=True)
+    return ext_builds(ext) if ext else []
+
+
 def planned_builds(provider: str) -> Iterator[KeyedBuild]:
     """The keyed builds of every product of every Ruby series, planned from cached inputs."""
-    for series in (name.removeprefix("ruby-") for name in recipe.names_of_kind("ruby")):
-        for item in products(series):
-            if item.kind == "profile":
-                build = cruby.plan(series, item.target, provider, fetch_missing=False, quiet=True)
-                yield from ruby_builds(build) if build else []
-            elif item.kind == "box":
-                box = product.plan_recipe_box(series, item.target, provider, fetch_missing=False, quiet=True)
-                yield from box_builds(box.build) if box else []
-            else:
-                ext = product.plan_ext(item.target, series, provider, fetch_missing=False, quiet=True)
-                yield from ext_builds(ext) if ext else []
+    for item in all_products():
+        yield from product_builds(item, provider)
 
 
 def needed_build_names() -> set[str]:

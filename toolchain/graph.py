@@ -100,9 +100,15 @@ def native_build(build: cruby.RubyBuild, kind: str) -> baseruby.NativeRuby:
     return build.native if kind == "twin" else build.host_build
 
 
-def ruby_phase_done(series: str, profile: str, phase: str) -> bool:
+def ruby_configured(series: str, profile: str) -> bool:
+    """Configured, or installed without configuring here (pulled from the binary cache)."""
     build = ruby_build(series, profile)
-    return build is not None and PhasedBuild(build.build_dir, {}).done(phase)
+    return build is not None and (PhasedBuild(build.build_dir, {}).done("configure") or cruby.installed(build))
+
+
+def ruby_installed(series: str, profile: str) -> bool:
+    build = ruby_build(series, profile)
+    return build is not None and cruby.installed(build)
 
 
 def gem_unpacked(name: str) -> bool:
@@ -179,12 +185,12 @@ def native_stage(series: str, kind: str) -> None:
 
 @reporting_user_errors
 def configure_stage(series: str, profile: str) -> None:
-    cruby.configure_ruby(planned(cruby.plan(series, profile, STAGE_PROVIDER), f"configure:{series}-{profile}"))
+    cruby.configure_unless_pulled(planned(cruby.plan(series, profile, STAGE_PROVIDER), f"configure:{series}-{profile}"))
 
 
 @reporting_user_errors
 def make_stage(series: str, profile: str) -> None:
-    cruby.build_ruby(planned(cruby.plan(series, profile, STAGE_PROVIDER), f"make:{series}-{profile}"))
+    cruby.install_ruby(planned(cruby.plan(series, profile, STAGE_PROVIDER), f"make:{series}-{profile}"))
 
 
 @reporting_user_errors
@@ -358,10 +364,10 @@ def _ruby_stages(series: str) -> Iterator[tuple[str, Task]]:
     for profile, spec in recipe.ruby_recipe(series).profiles.items():
         instance, name = f"{series}-{profile}", f"ruby-{series}-{profile}"
         yield "configure", stage(instance, f"unpack, patch and configure CRuby {series} ({profile})",
-                                 (configure_stage, [series, profile]), (ruby_phase_done, [series, profile, "configure"]),
+                                 (configure_stage, [series, profile]), (ruby_configured, [series, profile]),
                                  [f"baseruby:{series}"], (clean_ruby, [series, profile]))
         yield "make", stage(instance, f"compile, link, Asyncify and install CRuby {series} ({profile})",
-                            (make_stage, [series, profile]), (ruby_phase_done, [series, profile, "install"]),
+                            (make_stage, [series, profile]), (ruby_installed, [series, profile]),
                             [f"configure:{instance}", *[f"lib:{lib}" for lib in spec.libraries]])
         yield "artifact", stage(name, f"assemble and smoke-check {name}", (ruby_artifact_stage, [series, profile]),
                                 (ruby_artifact_current, [series, profile]), [f"make:{instance}"],

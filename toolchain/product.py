@@ -19,7 +19,7 @@ from .build.phases import KeyedBuild, dependencies_first
 from .errors import UserError
 from .inputs import fetch, recipe
 from .inputs.providers import host_platform
-from .publish.artifact import ArtifactSpec, assemble, is_current
+from .publish.artifact import ArtifactSpec, assemble, is_current, pull_published
 from .run.runner import DEFAULT_PROFILE, Artifact, artifact_dir, artifact_path
 from .steps import say
 from .verify.known_failures import PLANS_DIR, Plan, load_plan
@@ -54,10 +54,10 @@ def _build(build: RubyBuild) -> Artifact:
     say(f"ruby {build.recipe.version}, profile '{build.profile}' ({len(build.extensions)} extensions), "
         f"source {build.source.filename}, toolchain {build.toolchain.identity}")
     directory = artifact_dir(build.recipe.series, build.profile)
-    if is_current(directory, build.key):
+    if is_current(directory, build.key) or pull_published(build.name, build.key):
         artifact = Artifact(directory)
     else:
-        cruby.build_ruby(build)
+        cruby.install_ruby(build)
         artifact = assemble(ruby_spec(build))
     say(f"ruby.wasm: {artifact.wasm}")
     return artifact
@@ -163,12 +163,13 @@ def build_ext(name: str, series: str, provider: str) -> Artifact:
         f"ruby {product.ruby.recipe.version}, profile '{product.ruby.profile}', toolchain "
         f"{product.ruby.toolchain.identity}")
     directory = artifact_path(product.name)
-    if is_current(directory, product.key):
+    if is_current(directory, product.key) or pull_published(product.name, product.key):
         artifact = Artifact(directory)
     else:
-        cruby.build_ruby(product.ruby)
         built = gems.build_extension(product.extension)
-        artifact = assemble(product.spec(built, link.link(product.link, [built])))
+        wasm = link.link(product.link, [built])
+        cruby.install_ruby(product.ruby)
+        artifact = assemble(product.spec(built, wasm))
     say(f"ruby.wasm: {artifact.wasm}")
     return artifact
 
@@ -277,7 +278,7 @@ def build_box(product: BoxProduct) -> Artifact:
         f"{', '.join(gem.name for gem in build.gems) or 'none'}, app {build.app.directory if build.app else 'none'}, "
         f"toolchain {build.ruby.toolchain.identity}")
     directory = artifact_path(product.name)
-    if is_current(directory, product.key):
+    if is_current(directory, product.key) or pull_published(product.name, product.key):
         artifact = Artifact(directory)
     else:
         cruby.build_ruby(build.ruby)

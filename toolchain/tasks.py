@@ -1,11 +1,16 @@
 """The actions behind dodo.py's tasks: thin calls into the stages, with user errors shown as text."""
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
+import socket
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from . import gc, graph, product
+from . import gc, graph, product, push
+from .binary_cache import remote as binary_cache_remote
+from .binary_cache import trust
 from .build import box
 from .errors import UserError, reporting_user_errors
 from .inputs import lock, outdated, providers, recipe
@@ -42,6 +47,9 @@ PARAMS = {
     "app": {"name": "app", "long": "app", "default": "", "help": "an app directory, packed at /app"},
     "entry": {"name": "entry", "long": "entry", "default": "",
               "help": "the app's script (relative to --app) that a run of the box runs"},
+    "products": {"name": "products", "long": "product", "default": "",
+                 "help": "comma-separated products to push (e.g. ruby-3.3-full): what each is made of and its "
+                         "artifact (default: everything built for the current recipes)"},
     "update": {"name": "update", "long": "update", "default": "",
                "help": "recipe to pin to the newer file its sources offer (fetched, verified, written to the "
                        "recipe and the lock for review)"},
@@ -221,6 +229,8 @@ def nightly_product(ruby: str, toolchain: str) -> dict:
 @reporting_user_errors
 def run_nightly(ruby: str, toolchain: str, workers: int) -> None:
     nightly.run_nightly(ruby, toolchain, workers)
+    if binary_cache_remote.configured():
+        push.push([])
 
 
 def nightly_uptodate(ruby: str, toolchain: str) -> bool:
@@ -261,3 +271,38 @@ def box_uptodate(name: str, gems: str, app: str, entry: str, ruby: str, profile:
                                                        fetch_missing=False, quiet=True))
     except UserError:
         return False
+
+
+# --- the binary cache ---------------------------------------------------------------------------
+
+@reporting_user_errors
+def push_to_binary_cache(products: str) -> None:
+    push.push([name.strip() for name in products.split(",") if name.strip()])
+
+
+def _cache_key_options(words: list[str]) -> argparse.Namespace:
+    """`generate [--name N] [--out FILE]`: doit hands a task with positional arguments every word after
+    its name, options included, so they are parsed here."""
+    parser = argparse.ArgumentParser(prog="doit cache-key", add_help=False, exit_on_error=False)
+    parser.add_argument("command", choices=["generate"])
+    parser.add_argument("--name", default=f"{socket.gethostname()}-1")
+    parser.add_argument("--out", default="")
+    try:
+        options, unknown = parser.parse_known_args(words)
+    except argparse.ArgumentError as error:
+        unknown = [str(error)]
+    if unknown or not words:
+        raise UserError(f"doit cache-key {' '.join(words)}: not understood ({' '.join(unknown) or 'no command'}). "
+                        f"Run `doit cache-key generate [--name <team>-1] [--out FILE]` to create a signing key for "
+                        f"the binary cache (default file: {trust.SIGNING_KEY_ENV} or {trust.DEFAULT_SIGNING_KEY}).")
+    return options
+
+
+@reporting_user_errors
+def cache_key(words: list[str]) -> None:
+    options = _cache_key_options(words)
+    path = Path(options.out).expanduser() if options.out else trust.signing_key_path()
+    public = trust.generate(options.name, path)
+    print(f"Secret key written to {path} (mode 0600). Keep it on the machines that push, and nowhere else.\n"
+          f"Its public key, for the trusted list ([tool.ruby-wasm] trusted-keys in pyproject.toml, or "
+          f"{trust.TRUSTED_KEYS_ENV} on one machine):\n  {public.line}")

@@ -19,6 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import binary_cache
 from ..errors import UserError
 from ..inputs.providers import host_driver, install_debian_packages
 from ..inputs.recipe import Recipe, Source
@@ -76,6 +77,9 @@ class NativeRuby(KeyedBuild):
     def ruby(self) -> Path:
         return self.install_dir / PREFIX.lstrip("/") / "bin" / "ruby"
 
+    def cache_entry(self) -> binary_cache.Entry:
+        return binary_cache.Entry(self.label, self.key, self.build_dir, ("install",), "install", ("install",))
+
     @property
     def baseruby(self) -> BaseRuby:
         assert not self.patches, "the baseruby is built from the unpatched source"
@@ -119,7 +123,7 @@ def build_native(native: NativeRuby) -> Path:
     """Configure, compile and install a native Ruby once; later calls only check its stamps.
     Return its ruby executable."""
     phases = PhasedBuild(native.build_dir, host_environment())
-    if not phases.done("install"):
+    if not phases.done("install") and not binary_cache.pull(native.cache_entry()):
         _ensure_host_packages()
         compiler_cache.ensure_installed()
         source_root = phases.unpack(native.tarball, native.patches, native.source.root, prepare=skip_bundled_gems)

@@ -9,17 +9,20 @@ extconf.rb is and what arguments it gets.
 """
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .. import binary_cache
 from ..errors import UserError
 from ..paths import RUBY_SUPPORT
 from ..inputs import fetch, recipe
 from ..digests import sha256_file
 from ..inputs.recipe import Recipe, Source
 from ..inputs.source import Patch, patches_for, source_inputs
-from .cruby import TARGET, RubyBuild
+from ..steps import write_atomic
+from .cruby import TARGET, RubyBuild, build_ruby
 from .libraries import LibraryBuild, build_library, plan_library
 from .makevars import make_variables
 from .phases import KeyedBuild, PhasedBuild, build_environment, dependencies_first
@@ -138,6 +141,25 @@ class ExtensionBuild(KeyedBuild):
     def phases(self) -> PhasedBuild:
         return PhasedBuild(self.build_dir, build_environment(self.ruby.toolchain))
 
+    @property
+    def record(self) -> Path:
+        """What the link needs of the built extension (a BuiltExtension), written after make."""
+        return self.build_dir / "built-extension.json"
+
+    def built(self) -> BuiltExtension | None:
+        if not (self.phases.done("make") and self.record.exists()):
+            return None
+        fields = json.loads(self.record.read_text())
+        return BuiltExtension(self.build_dir / fields["archive"], fields["feature"], fields["init"],
+                              tuple(fields["libs"]))
+
+    def cache_entry(self) -> binary_cache.Entry:
+        """The extension's static archive and its record; the record names the archive."""
+        built = self.built()
+        archive = (built.archive.relative_to(self.build_dir).as_posix(),) if built else ()
+        return binary_cache.Entry(self.label, self.key, self.build_dir, (self.record.name, *archive),
+                                  "make", ("extconf", "make"))
+
 
 def plan_extension(gem: GemSource, ruby: RubyBuild, fetch_missing: bool = True) -> ExtensionBuild | None:
     if gem.recipe.extension is None:
@@ -156,7 +178,12 @@ def _link_arguments(values: dict[str, str]) -> tuple[str, ...]:
 
 
 def build_extension(ext: ExtensionBuild) -> BuiltExtension:
-    """Build the gem's libraries, run its extconf.rb for the wasm target, and make its static archive."""
+    """Build the gem's libraries, run its extconf.rb for the wasm target, and make its static archive
+    (against Ruby's objects, so Ruby is built here first); or pull all that from the binary cache."""
+    built = ext.built()
+    if built or binary_cache.pull(ext.cache_entry()) and (built := ext.built()):
+        return built
+    build_ruby(ext.ruby)
     for library in ext.libraries:
         build_library(library)
     source = ext.gem.tree() / ext.spec.dir
@@ -177,5 +204,8 @@ def build_extension(ext: ExtensionBuild) -> BuiltExtension:
     phases.run("make", f"make {ext.name} ({values['STATIC_LIB']})",
                ["make", f"-j{os.cpu_count()}", values["STATIC_LIB"]], cwd=ext.obj)
     feature = "/".join(filter(None, [values["target_prefix"].strip("/"), values["TARGET"]])) + ".so"
-    return BuiltExtension(ext.obj / values["STATIC_LIB"], feature, f"Init_{values['TARGET']}",
-                          _link_arguments(values))
+    built = BuiltExtension(ext.obj / values["STATIC_LIB"], feature, f"Init_{values['TARGET']}",
+                           _link_arguments(values))
+    record = {**asdict(built), "archive": built.archive.relative_to(ext.build_dir).as_posix()}
+    write_atomic(ext.record, json.dumps(record, indent=1, sort_keys=True).encode())
+    return built

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import binary_cache
 from ..errors import UserError
 from ..inputs import fetch, recipe
 from ..inputs.providers import Toolchain
@@ -64,6 +65,9 @@ class LibraryBuild(KeyedBuild):
     def prefix(self) -> Path:
         return self.build_dir / "prefix"
 
+    def cache_entry(self) -> binary_cache.Entry:
+        return binary_cache.Entry(self.label, self.key, self.build_dir, ("prefix",), "install", ("install",))
+
     def expand(self, template: str, where: str) -> str:
         """Fill {prefix}, {cflags} and {<dependency>} in a recipe string."""
         values = {"prefix": str(self.prefix), "cflags": BASE_CFLAGS,
@@ -116,10 +120,12 @@ def build_library(lib: LibraryBuild) -> Path:
     """Build the library's dependencies, then the library; return its install prefix."""
     for dep in lib.deps:
         build_library(dep)
+    phases = lib.phases
+    if phases.done("install") or binary_cache.pull(lib.cache_entry()):
+        return lib.prefix
     spec = lib.recipe.build
     assert spec
     args = [lib.expand(arg, "build.args") for arg in spec.args]
-    phases = lib.phases
     root = phases.unpack(lib.tarball, lib.patches, lib.source.root)
     jobs = f"-j{os.cpu_count()}"
     if spec.system == "configure":

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import binary_cache
 from ..digests import sha256_file
 from ..steps import write_atomic
-from .cruby import POSTLINK, RubyBuild
+from .cruby import POSTLINK, RubyBuild, build_ruby
 from .gems import BuiltExtension, ExtensionBuild
-from .libraries import OPTFLAGS
+from .libraries import OPTFLAGS, build_library
 from .makevars import MAKE_FRAGMENTS, make_variables
 from .phases import KeyedBuild, PhasedBuild, build_environment
 
@@ -54,10 +55,18 @@ class LinkBuild(KeyedBuild):
     def phases(self) -> PhasedBuild:
         return PhasedBuild(self.build_dir, build_environment(self.ruby.toolchain))
 
+    def cache_entry(self) -> binary_cache.Entry:
+        return binary_cache.Entry(self.label, self.key, self.build_dir, ("ruby.wasm",), "link", ("init", "link"))
+
 
 def link(build: LinkBuild, extensions: Sequence[BuiltExtension]) -> Path:
     """Link ruby.wasm with the built extensions, once; return its path."""
     phases = build.phases
+    if phases.done("link") or binary_cache.pull(build.cache_entry()):
+        return build.wasm
+    build_ruby(build.ruby)
+    for library in (lib for ext in build.extensions for lib in ext.all_libraries()):
+        build_library(library)  # a pulled extension names their archives
     source = build.build_dir / "init_extra_exts.c"
     if not phases.done("init"):
         write_atomic(source, init_extra_exts_source(extensions).encode())

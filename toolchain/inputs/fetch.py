@@ -9,30 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..digests import file_identity, settled, sha256_file
 from ..errors import SourceUnavailable, UserError
 from ..locks import held
 from ..paths import cache_dir
 from ..steps import say, write_atomic
+from ..binary_cache import remote as binary_cache_remote
 from . import debian, npm
+from .download import download
 from .recipe import Recipe, Source, url_file_name
 
-if TYPE_CHECKING:
-    import requests
-
 MIRROR_ENV = "RUBY_WASM_MIRROR"
-TIMEOUT = (10, 60)
-DOWNLOAD_CHUNK = 1 << 16  # small enough that a dropped connection loses little of the partial file
+STORE = "store"  # in the cache, and on a binary cache's server: <sha256>/<file name>
 
 
 def store_path(source: Source) -> Path:
-    return cache_dir("store") / source.sha256 / source.filename
+    return cache_dir(STORE) / source.sha256 / source.filename
 
 
 def partial_path(source: Source) -> Path:
@@ -59,70 +54,6 @@ def verified_in_store(source: Source) -> Path | None:
     if settled(path.stat().st_mtime_ns):
         write_atomic(stamp, file_identity(path.stat()).encode())
     return path
-
-
-def _session() -> requests.Session:
-    import requests  # here, not at the top: a no-op doit run downloads nothing
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
-
-    retry = Retry(total=2, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504),
-                  allowed_methods=("GET", "HEAD"))
-    session = requests.Session()
-    session.mount("http://", HTTPAdapter(max_retries=retry))
-    session.mount("https://", HTTPAdapter(max_retries=retry))
-    return session
-
-
-class _Progress:
-    """A one-line download meter: redrawn in place on a terminal, every few seconds in a log."""
-
-    def __init__(self, name: str, total: int | None, done: int) -> None:
-        self.name, self.total, self.done = name, total, done
-        self.started = self.last = time.monotonic()
-        self.interactive = sys.stderr.isatty()
-
-    def advance(self, count: int) -> None:
-        self.done += count
-        now = time.monotonic()
-        if now - self.last >= (0.2 if self.interactive else 5):
-            self.last = now
-            self._draw(end="\r" if self.interactive else "\n")
-
-    def _draw(self, end: str) -> None:
-        rate = self.done / max(time.monotonic() - self.started, 1e-3) / 1e6
-        total = f"/{self.total / 1e6:.1f}" if self.total else ""
-        percent = f"{100 * self.done / self.total:3.0f}% " if self.total else ""
-        print(f"    {self.name} {percent}{self.done / 1e6:.1f}{total} MB {rate:.1f} MB/s",
-              end=end, file=sys.stderr, flush=True)
-
-    def finish(self) -> None:
-        self._draw(end="\n")
-
-
-def _download(url: str, partial: Path, name: str) -> None:
-    """Fetch url into partial, continuing from what an interrupted run left there."""
-    import requests
-
-    have = partial.stat().st_size if partial.exists() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    try:
-        with _session().get(url, stream=True, timeout=TIMEOUT, headers=headers) as response:
-            if response.status_code == 416:  # the partial file is already complete
-                return
-            if response.status_code not in (200, 206):
-                raise SourceUnavailable(f"HTTP {response.status_code}")
-            if response.status_code == 200:
-                have = 0
-            length = response.headers.get("Content-Length")
-            progress = _Progress(name, have + int(length) if length else None, have)
-            with partial.open("ab" if have else "wb") as out:
-                for chunk in response.iter_content(DOWNLOAD_CHUNK):
-                    out.write(chunk)
-                    progress.advance(len(chunk))
-            progress.finish()
-    except requests.RequestException as error:
-        raise SourceUnavailable(type(error).__name__ + ": " + str(error)[:200]) from None
 
 
 def candidate_urls(source: Source) -> Iterable[tuple[str, Callable[[], str]]]:
@@ -165,7 +96,7 @@ def _download_from_first_answering(source: Source) -> Path:
 def _fetch_url(url: str, source: Source) -> Path:
     partial = partial_path(source)
     say(f"    fetching {source.filename} from {url}")
-    _download(url, partial, source.filename)
+    download(url, partial, source.filename)
     actual = sha256_file(partial)
     if actual != source.sha256:
         partial.unlink()
@@ -178,7 +109,7 @@ def _fetch_url(url: str, source: Source) -> Path:
 
 def _into_store(partial: Path, sha256: str, name: str) -> Path:
     """Move a whole, checked download into the store, in one step."""
-    final = cache_dir("store") / sha256 / name
+    final = cache_dir(STORE) / sha256 / name
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(partial, final)
     return final
@@ -192,7 +123,7 @@ def fetch_unpinned(url: str) -> tuple[str, Path]:
     partial = cache_dir("partial") / f"unpinned-{hashlib.sha256(url.encode()).hexdigest()[:16]}-{name}.part"
     with held(partial, f"another download of {name}"):
         say(f"    fetching {name} from {url}")
-        _download(url, partial, name)
+        download(url, partial, name)
         digest = sha256_file(partial)
         return digest, _into_store(partial, digest, name)
 
@@ -212,7 +143,7 @@ def fetch_recipe(recipe: Recipe, platform: str | None = None) -> tuple[Source, P
     if not candidates:
         raise UserError(f"Recipe {recipe.path} has no [[source]] for platform '{platform}'. "
                         "Add one, or choose another toolchain provider.")
-    stored = first_in_store(recipe, platform)
+    stored = first_in_store(recipe, platform) or _from_binary_cache(candidates)
     if stored:
         return stored
     failures: list[tuple[Source, SourceUnavailable]] = []
@@ -230,6 +161,27 @@ def fetch_recipe(recipe: Recipe, platform: str | None = None) -> tuple[Source, P
                   "this machine or in the recipe), then run again.")
     raise UserError(f"Could not fetch any source of recipe {recipe.path} ({recipe.name} {recipe.version}). "
                     f"Tried: {tried}. {advice}")
+
+
+def _from_binary_cache(candidates: list[Source]) -> tuple[Source, Path] | None:
+    """The first of the sources the binary cache holds, if one is configured: asked before any
+    other server, so a machine that pulls builds takes the very source they were built from
+    (a build's key names its source). The pinned sha256 vouches for the file."""
+    remote = binary_cache_remote.configured()
+    if remote is None or not binary_cache_remote.reachable(remote):
+        return None
+    for source in candidates:
+        path = f"{STORE}/{source.sha256}/{source.filename}"
+        try:
+            with held(partial_path(source), f"another download of {source.filename}"):
+                if not verified_in_store(source):
+                    _fetch_url(remote.url(path), source)
+            return source, store_path(source)
+        except SourceUnavailable:
+            continue  # not there: the next source, then the other servers
+        except UserError as refused:  # there, but not the pinned file
+            say(f"    binary cache: {refused}")
+    return None
 
 
 def resolve(recipe: Recipe, fetch_missing: bool, platform: str | None = None) -> tuple[Source, Path] | None:

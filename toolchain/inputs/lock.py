@@ -20,7 +20,7 @@ from . import providers, recipe
 from .recipe import Recipe, Source
 
 LOCK_FILE = PROJECT_ROOT / "ruby-wasm.lock"
-PYTHON_DEPENDENCIES = ("doit", "requests", "wasmtime", "pytest")
+PYTHON_DEPENDENCIES = ("cryptography", "doit", "requests", "wasmtime", "pytest")
 
 
 def _source_entry(source: Source) -> dict:

@@ -13,10 +13,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import binary_cache
 from ..digests import sha256_file
 from ..locks import held
 from ..run.runner import Artifact, artifact_path
-from ..steps import replace_dir, step, write_atomic
+from ..steps import replace_dir, say, step, write_atomic
 from ..verify.verification import smoke
 from .integrity import SUMS, altered_files, expected_digests
 
@@ -93,6 +94,27 @@ def _stage_and_publish(spec: ArtifactSpec, final: Path) -> None:
     write_manifest(spec, staging)
     replace_dir(staging.directory, final)
     altered_files(final)  # records the stamp that makes the next checks cheap
+
+
+PUBLISHED = ("ruby.wasm", "root", "manifest.json", SUMS, "smoke.json")
+
+
+def cache_entry(name: str, key: str) -> binary_cache.Entry:
+    return binary_cache.Entry(f"artifact-{name}", key, artifact_path(name), PUBLISHED, whole=True)
+
+
+def pull_published(name: str, key: str) -> bool:
+    """Publish the artifact as the binary cache holds it, if it does: its files checked against
+    the signed index, then against its own manifest and SHA256SUMS, as every use checks them."""
+    entry = cache_entry(name, key)
+    if not binary_cache.pull(entry):
+        return False
+    if is_current(entry.directory, key):
+        return True
+    say(f"    binary cache: {entry.shown} not used: its manifest or SHA256SUMS do not match its files; building it here")
+    shutil.rmtree(entry.directory)
+    binary_cache.pulled_marker(entry).unlink()
+    return False
 
 
 def is_current(directory: Path, key: str) -> bool:

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import product
+from ..binary_cache.remote import BINARY_CACHE_ENV
 from ..build import cruby
 from ..build.compiler_cache import COMPILER_CACHE_ENV
 from ..errors import UserError
@@ -139,8 +140,10 @@ def repro_roots() -> tuple[Path, Path]:
 def build_again(item: Product, provider: str) -> Path:
     """Build the product in a separate process under the second roots; return its artifact directory."""
     build_root, artifacts = repro_roots()
-    # Without the compiler cache, so the comparison also proves the cache changes no byte.
+    # Without the compiler cache, so the comparison also proves the cache changes no byte, and
+    # without the binary cache, which would hand it the first build's bytes.
     env = {**os.environ, BUILD_ROOT_ENV: str(build_root), ARTIFACT_ROOT_ENV: str(artifacts), COMPILER_CACHE_ENV: "off"}
+    env.pop(BINARY_CACHE_ENV, None)
     command = [sys.executable, "-m", "toolchain.publish.nightly", "build-one", item.kind, item.series, item.target,
                "--toolchain", provider]
     result = run_guarded(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
