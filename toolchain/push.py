@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from . import binary_cache, gc
 from .binary_cache.remote import Remote
-from .errors import UserError
+from .errors import SourceUnavailable, UserError
 from .inputs import fetch
 from .inputs.recipe import load_all
 from .paths import artifact_root
@@ -68,11 +68,15 @@ def push_sources(remote: Remote) -> int:
 def push(names: list[str]) -> None:
     remote = binary_cache.required_remote()
     items = chosen_products(names)
-    with step(f"push to the binary cache {remote.base}"):
+    with step(f"push to the binary cache {remote.shown}"):
         counts = {"pushed": 0, "present": 0}
-        for entry in [*built_entries(items), *artifact_entries(names)]:
-            uploaded = binary_cache.push(remote, entry)
-            counts["pushed" if uploaded else "present"] += 1
-            say(f"    {'pushed' if uploaded else 'there already'}: {entry.shown}")
-        sources = push_sources(remote)
+        try:
+            for entry in [*built_entries(items), *artifact_entries(names)]:
+                uploaded = binary_cache.push(remote, entry)
+                counts["pushed" if uploaded else "present"] += 1
+                say(f"    {'pushed' if uploaded else 'there already'}: {entry.shown}")
+            sources = push_sources(remote)
+        except SourceUnavailable as failure:
+            raise UserError(f"The binary cache {remote.shown} stopped answering while pushing ({failure}). What "
+                            "was pushed is whole (an index goes up after its archive); push again to go on.") from None
     say(f"push: {counts['pushed']} entries uploaded, {counts['present']} there already, {sources} sources uploaded")

@@ -35,7 +35,7 @@ class Entry:
     key: str  # the build's key
     directory: Path  # where the outputs live here
     paths: tuple[str, ...]  # the outputs, relative to directory: what is pushed and pulled
-    finished: str = ""  # the phase whose stamp says the outputs are whole (none for an artifact)
+    finished: str = ""  # the file (in directory) whose presence says the outputs are whole; none for an artifact
     stamps: tuple[str, ...] = ()  # the phases a pull counts as done
     whole: bool = False  # the directory is nothing but the entry (an artifact): swapped in whole
 
@@ -59,6 +59,8 @@ def pull(entry: Entry) -> bool:
     if remote is None or not remote_.reachable(remote):
         return False
     with held(entry.directory, f"another build of {entry.directory.name}"):
+        if not entry.whole and is_complete(entry):  # the process waited for pulled or built it
+            return True
         try:
             return _pull(remote, entry)
         except (Refused, Untrusted) as reason:
@@ -121,7 +123,7 @@ def _check_download(partial: Path, expected: dict) -> None:
 def _install(entry: Entry, staging: Path, index: dict, signer: str) -> None:
     """Move the checked outputs into place, then mark the phases done: a directory that an
     interrupted pull left is never taken for a finished one."""
-    record = json.dumps({"signer": signer, "archive": index["archive"]["sha256"]}).encode()
+    record = json.dumps({"key": entry.key, "signer": signer, "archive": index["archive"]["sha256"]}).encode()
     if entry.whole:
         replace_dir(staging, entry.directory)
         write_atomic(pulled_marker(entry), record)
@@ -146,12 +148,16 @@ def pulled_marker(entry: Entry) -> Path:
 
 
 def was_pulled(entry: Entry) -> bool:
-    return pulled_marker(entry).exists()
+    """Whether the entry's directory holds what a pull of this very key brought."""
+    try:
+        return entry.directory.is_dir() and json.loads(pulled_marker(entry).read_text()).get("key") == entry.key
+    except (OSError, ValueError):
+        return False
 
 
 def is_complete(entry: Entry) -> bool:
     """Whether a build's outputs are whole here, built or pulled: what may be pushed."""
-    return (entry.directory / f".{entry.finished}.done").exists() or was_pulled(entry)
+    return bool(entry.finished) and (entry.directory / entry.finished).exists() or was_pulled(entry)
 
 
 def push(remote: remote_.Remote, entry: Entry) -> bool:
@@ -192,6 +198,6 @@ def required_remote() -> remote_.Remote:
         raise UserError(f"Pushing needs a binary cache: set {remote_.BINARY_CACHE_ENV} to its base URL "
                         "(http(s)://host/path/ of a server that accepts PUT, or file:///shared/dir).")
     if not remote_.reachable(remote):
-        raise UserError(f"The binary cache {remote.base} cannot be reached (see above); nothing was pushed. "
+        raise UserError(f"The binary cache {remote.shown} cannot be reached (see above); nothing was pushed. "
                         "Start the server or fix the URL, then push again.")
     return remote

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..errors import SourceUnavailable, UserError
-from ..inputs.download import download, session
+from ..inputs.download import download, session, shown
 from ..locks import held
 from ..paths import cache_root
 from ..steps import say, write_atomic
@@ -33,6 +33,10 @@ RUN = f"{os.getpid()}-{time.time_ns()}"
 @dataclass(frozen=True)
 class Remote:
     base: str  # without a trailing slash
+
+    @property
+    def shown(self) -> str:
+        return shown(self.base)
 
     @property
     def is_local(self) -> bool:
@@ -67,10 +71,18 @@ class Remote:
         download(self.url(path), partial, name)
 
     def has(self, path: str) -> bool:
+        """Whether the server holds the file; SourceUnavailable when it fails or cannot be reached."""
         if self.is_local:
             return self._local(path).exists()
-        response = session().head(self.url(path), timeout=PROBE_TIMEOUT)
-        return response.status_code == 200
+        import requests
+
+        try:
+            status = session().head(self.url(path), timeout=PROBE_TIMEOUT).status_code
+        except requests.RequestException as error:
+            raise SourceUnavailable(f"{type(error).__name__}: {str(error)[:160]}") from None
+        if status not in (200, 404):
+            raise SourceUnavailable(f"HTTP {status} for {path}")
+        return status == 200
 
     def put(self, path: str, source: Path) -> None:
         """Upload a file whole: a reader sees the old file or the new one, never half of it (nginx's
@@ -86,11 +98,15 @@ class Remote:
             return
         import requests
 
-        with source.open("rb") as body:
-            response = requests.put(self.url(path), data=body, timeout=PUT_TIMEOUT)
+        try:
+            with source.open("rb") as body:
+                response = requests.put(self.url(path), data=body, timeout=PUT_TIMEOUT)
+        except requests.RequestException as error:
+            raise UserError(f"The upload of {path} to the binary cache {self.shown} failed ({type(error).__name__}). "
+                            "What was pushed before it is whole; push again to go on.") from None
         if response.status_code not in (200, 201, 204):
             raise UserError(f"The binary cache refused the upload of {path}: HTTP {response.status_code} from "
-                            f"{self.url(path)}. The server must accept PUT (nginx: dav_methods PUT; "
+                            f"{shown(self.url(path))}. The server must accept PUT (nginx: dav_methods PUT; "
                             "create_full_put_path on) from this machine.")
 
 
@@ -130,7 +146,7 @@ def _reachable(remote: Remote) -> bool:
         problem = _probe(remote)
     if problem is None:
         return True
-    say(f"    binary cache {remote.base} is unreachable ({problem}); this run builds everything here")
+    say(f"    binary cache {remote.shown} is unreachable ({problem}); this run builds everything here")
     write_atomic(_note(), json.dumps({"run": RUN, "base": remote.base, "problem": problem}).encode())
     return False
 

@@ -78,7 +78,7 @@ class NativeRuby(KeyedBuild):
         return self.install_dir / PREFIX.lstrip("/") / "bin" / "ruby"
 
     def cache_entry(self) -> binary_cache.Entry:
-        return binary_cache.Entry(self.label, self.key, self.build_dir, ("install",), "install", ("install",))
+        return binary_cache.Entry(self.label, self.key, self.build_dir, ("install",), ".install.done", ("install",))
 
     @property
     def baseruby(self) -> BaseRuby:

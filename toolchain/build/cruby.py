@@ -158,7 +158,7 @@ class RubyBuild(KeyedBuild):
         """What the binary cache holds of a Ruby build: its install tree (ruby.wasm, the standard
         library) and the list of its statically linked extensions. Not its objects: a build that
         links or compiles against them (a gem's extension, a box) builds Ruby here first."""
-        return binary_cache.Entry(self.label, self.key, self.build_dir, ("install", EXTINIT), "install")
+        return binary_cache.Entry(self.label, self.key, self.build_dir, ("install", EXTINIT), ".install.done")
 
     @property
     def wasm(self) -> Path:
@@ -233,7 +233,7 @@ def configure_ruby(build: RubyBuild) -> None:
 
 def installed(build: RubyBuild) -> bool:
     """Whether the build's install tree is here, built or pulled."""
-    return PhasedBuild(build.build_dir, {}).done("install") or binary_cache.was_pulled(build.cache_entry())
+    return binary_cache.is_complete(build.cache_entry())
 
 
 def configure_unless_pulled(build: RubyBuild) -> None:

@@ -158,7 +158,7 @@ class ExtensionBuild(KeyedBuild):
         built = self.built()
         archive = (built.archive.relative_to(self.build_dir).as_posix(),) if built else ()
         return binary_cache.Entry(self.label, self.key, self.build_dir, (self.record.name, *archive),
-                                  "make", ("extconf", "make"))
+                                  self.record.name, ("extconf", "make"))
 
 
 def plan_extension(gem: GemSource, ruby: RubyBuild, fetch_missing: bool = True) -> ExtensionBuild | None:

@@ -66,7 +66,7 @@ class LibraryBuild(KeyedBuild):
         return self.build_dir / "prefix"
 
     def cache_entry(self) -> binary_cache.Entry:
-        return binary_cache.Entry(self.label, self.key, self.build_dir, ("prefix",), "install", ("install",))
+        return binary_cache.Entry(self.label, self.key, self.build_dir, ("prefix",), ".install.done", ("install",))
 
     def expand(self, template: str, where: str) -> str:
         """Fill {prefix}, {cflags} and {<dependency>} in a recipe string."""

@@ -56,7 +56,7 @@ class LinkBuild(KeyedBuild):
         return PhasedBuild(self.build_dir, build_environment(self.ruby.toolchain))
 
     def cache_entry(self) -> binary_cache.Entry:
-        return binary_cache.Entry(self.label, self.key, self.build_dir, ("ruby.wasm",), "link", ("init", "link"))
+        return binary_cache.Entry(self.label, self.key, self.build_dir, ("ruby.wasm",), ".link.done", ("init", "link"))
 
 
 def link(build: LinkBuild, extensions: Sequence[BuiltExtension]) -> Path:

@@ -18,6 +18,13 @@ TIMEOUT = (10, 60)
 DOWNLOAD_CHUNK = 1 << 14  # small enough that a dropped connection loses little of the partial file
 
 
+def shown(url: str) -> str:
+    """The URL as messages show it: without a user name or password it may carry."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl() \
+        if parts.username or parts.password else url
+
+
 def session() -> requests.Session:
     """A session that retries GET and HEAD on a server error, twice, with backoff."""
     import requests

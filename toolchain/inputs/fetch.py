@@ -19,7 +19,7 @@ from ..paths import cache_dir
 from ..steps import say, write_atomic
 from ..binary_cache import remote as binary_cache_remote
 from . import debian, npm
-from .download import download
+from .download import download, shown
 from .recipe import Recipe, Source, url_file_name
 
 MIRROR_ENV = "RUBY_WASM_MIRROR"
@@ -95,13 +95,13 @@ def _download_from_first_answering(source: Source) -> Path:
 
 def _fetch_url(url: str, source: Source) -> Path:
     partial = partial_path(source)
-    say(f"    fetching {source.filename} from {url}")
+    say(f"    fetching {source.filename} from {shown(url)}")
     download(url, partial, source.filename)
     actual = sha256_file(partial)
     if actual != source.sha256:
         partial.unlink()
         raise UserError(
-            f"Refused {url}: expected sha256 {source.sha256}, actual {actual}. "
+            f"Refused {shown(url)}: expected sha256 {source.sha256}, actual {actual}. "
             "Nothing was stored; check the recipe's sha256 or the source."
         )
     return _into_store(partial, source.sha256, source.filename)
@@ -122,7 +122,7 @@ def fetch_unpinned(url: str) -> tuple[str, Path]:
     name = url_file_name(url)
     partial = cache_dir("partial") / f"unpinned-{hashlib.sha256(url.encode()).hexdigest()[:16]}-{name}.part"
     with held(partial, f"another download of {name}"):
-        say(f"    fetching {name} from {url}")
+        say(f"    fetching {name} from {shown(url)}")
         download(url, partial, name)
         digest = sha256_file(partial)
         return digest, _into_store(partial, digest, name)
@@ -173,12 +173,14 @@ def _from_binary_cache(candidates: list[Source]) -> tuple[Source, Path] | None:
     for source in candidates:
         path = f"{STORE}/{source.sha256}/{source.filename}"
         try:
+            if not remote.has(path):
+                continue  # the next source, then the other servers
             with held(partial_path(source), f"another download of {source.filename}"):
                 if not verified_in_store(source):
                     _fetch_url(remote.url(path), source)
             return source, store_path(source)
-        except SourceUnavailable:
-            continue  # not there: the next source, then the other servers
+        except SourceUnavailable as failure:
+            say(f"    binary cache: {source.filename}: {failure}; trying the other servers")
         except UserError as refused:  # there, but not the pinned file
             say(f"    binary cache: {refused}")
     return None

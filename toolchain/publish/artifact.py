@@ -112,8 +112,8 @@ def pull_published(name: str, key: str) -> bool:
     if is_current(entry.directory, key):
         return True
     say(f"    binary cache: {entry.shown} not used: its manifest or SHA256SUMS do not match its files; building it here")
-    shutil.rmtree(entry.directory)
-    binary_cache.pulled_marker(entry).unlink()
+    shutil.rmtree(entry.directory, ignore_errors=True)
+    binary_cache.pulled_marker(entry).unlink(missing_ok=True)
     return False
 
 
