@@ -209,6 +209,42 @@ def test_a_shared_directory_serves_as_a_binary_cache(keys, zlib, tmp_path, monke
     assert result.returncode == 0 and "pulled lib-zlib-1.3.1" in result.stderr, result.stderr
 
 
+PUSH_ZLIB = """
+import sys, tempfile
+from pathlib import Path
+from toolchain import binary_cache
+from toolchain.binary_cache import archive
+from toolchain.binary_cache.remote import Remote
+from toolchain.build.libraries import plan_library
+from toolchain.inputs import providers
+entry = plan_library("zlib", providers.resolve("auto", quiet=True)).cache_entry()
+print(binary_cache.push(Remote(sys.argv[1]), entry))
+with tempfile.TemporaryDirectory() as scratch:
+    print(archive.pack(entry.directory, entry.paths, Path(scratch) / "a.tar.gz")["archive"]["sha256"])
+"""
+
+
+def test_two_machines_push_the_same_bytes_for_a_key_at_once(server, keys, zlib, tmp_path, monkeypatch):
+    """zlib built again in another cache directory, without the binary cache, packs to the same
+    archive; both caches push it at the same moment, and the entry on the server is whole and
+    trusted, whichever push wrote it."""
+    cold = cold_cache_with_zlib_source(tmp_path, zlib)
+    assert doit_in(cold, "lib:zlib").returncode == 0
+    url = f"{server.url}/concurrent"
+    env = {trust.SIGNING_KEY_ENV: str(keys["team-1"][0]), trust.TRUSTED_KEYS_ENV: keys["team-1"][1]}
+    pushes = [subprocess.Popen([sys.executable, "-c", PUSH_ZLIB, url], cwd=PROJECT_ROOT, text=True,
+                               stdout=subprocess.PIPE, env={**os.environ, **env, CACHE_ENV: str(cache)})
+              for cache in (cache_root(), cold)]
+    printed = [push.communicate()[0].split() for push in pushes]
+    assert "True" in [uploaded for uploaded, _ in printed], printed  # the later may find the entry there
+    index_file, archive_file = server_files(server, "concurrent", zlib.cache_entry())
+    index = json.loads(index_file.read_text())
+    assert {packed for _, packed in printed} == {index["archive"]["sha256"]}  # one archive, whoever won
+    assert hashlib.sha256(archive_file.read_bytes()).hexdigest() == index["archive"]["sha256"]
+    monkeypatch.setenv(trust.TRUSTED_KEYS_ENV, keys["team-1"][1])
+    assert trust.verify(index) == "team-1"
+
+
 # --- the server goes away ---------------------------------------------------------------------
 
 def test_a_server_stopped_mid_download_falls_back_and_a_later_pull_resumes(keys, zlib, tmp_path, monkeypatch):
