@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -12,12 +13,22 @@ from pathlib import Path
 import pytest
 from cli import doit
 
+from toolchain.binary_cache import trust
+from toolchain.binary_cache.remote import BINARY_CACHE_ENV
 from toolchain.build import cruby
 from toolchain.paths import CACHE_ENV, PROJECT_ROOT
 from toolchain.run.runner import DEFAULT_PROFILE, Artifact, artifact_dir
 from toolchain.run.workers import worker_pool
 from toolchain.verify import suites
 from toolchain.verify.verification import verification_dir
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_binary_cache() -> None:
+    """Tests build what they test: a binary cache set in the caller's environment would hand them
+    its builds instead (the binary cache's own tests name their server and keys themselves)."""
+    for name in (BINARY_CACHE_ENV, trust.SIGNING_KEY_ENV, trust.TRUSTED_KEYS_ENV):
+        os.environ.pop(name, None)
 
 
 @pytest.fixture

@@ -67,6 +67,8 @@ def pull(entry: Entry) -> bool:
             _say_refused(entry, str(reason))
         except SourceUnavailable as reason:
             _say_refused(entry, f"the server failed ({reason})")
+        except (KeyError, TypeError, AttributeError) as missing:
+            _say_refused(entry, f"its signed index is malformed ({type(missing).__name__}: {missing})")
     return False
 
 
@@ -90,6 +92,8 @@ def _pull(remote: remote_.Remote, entry: Entry) -> bool:
     signer = verify(index)
     if (index.get("label"), index.get("key"), index.get("format")) != (entry.label, entry.key, FORMAT):
         raise Refused(f"its signed index is for {index.get('label')} {str(index.get('key'))[:16]}")
+    if not set(index["paths"]) <= set(index["files"]):
+        raise Refused("its index names outputs that its list of files lacks")
     partial = _partial(entry)
     remote.download(f"{entry.remote_name}.tar.gz", partial, f"{entry.label}.tar.gz")
     _check_download(partial, index["archive"])

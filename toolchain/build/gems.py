@@ -181,7 +181,9 @@ def build_extension(ext: ExtensionBuild) -> BuiltExtension:
     """Build the gem's libraries, run its extconf.rb for the wasm target, and make its static archive
     (against Ruby's objects, so Ruby is built here first); or pull all that from the binary cache."""
     built = ext.built()
-    if built or binary_cache.pull(ext.cache_entry()) and (built := ext.built()):
+    if built is None and binary_cache.pull(ext.cache_entry()):
+        built = ext.built()
+    if built:
         return built
     build_ruby(ext.ruby)
     for library in ext.libraries:

@@ -66,7 +66,8 @@ def link(build: LinkBuild, extensions: Sequence[BuiltExtension]) -> Path:
         return build.wasm
     build_ruby(build.ruby)
     for library in (lib for ext in build.extensions for lib in ext.all_libraries()):
-        build_library(library)  # a pulled extension names their archives
+        build_library(library)  # linked by name: a pulled extension brought none of them
+
     source = build.build_dir / "init_extra_exts.c"
     if not phases.done("init"):
         write_atomic(source, init_extra_exts_source(extensions).encode())
