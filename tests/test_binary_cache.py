@@ -86,6 +86,31 @@ def test_a_cold_cache_pulls_the_full_artifact_byte_identical(server, keys, tmp_p
     assert again.returncode == 0 and "0 entries uploaded" in again.stderr, again.stderr
 
 
+@pytest.mark.e2e
+def test_a_gem_artifact_comes_with_its_extension_and_link(server, keys, tmp_path):
+    """nokogiri's stages on a cold cache: its C libraries, its extension (whose record names the
+    libraries' archives, relocated into the cold cache) and its link are pulled, not built."""
+    env = team_env(keys, f"{server.url}/gems")
+    built = doit_in(cache_root(), "artifact:ruby-3.3-nokogiri")
+    assert built.returncode == 0, built.stdout + built.stderr[-3000:]
+    pushed = doit_in(cache_root(), "push", "--product", "ruby-3.3-nokogiri", **env)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+
+    cold = tmp_path / "cold"
+    pulled = doit_in(cold, "-n", "2", "artifact:ruby-3.3-nokogiri", **env)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr[-3000:]
+    for label in ("lib-libxml2", "lib-libxslt", "ext-nokogiri", "link-ruby-3.3.8-full-nokogiri", "artifact-ruby-3.3-nokogiri"):
+        assert f"pulled {label}" in pulled.stderr, label + "\n" + pulled.stderr
+    assert not list((cold / "build").glob("*/logs")), pulled.stderr
+    record = json.loads(next((cold / "build").glob("ext-nokogiri-*/built-extension.json")).read_text())
+    library_paths = [Path(arg[2:]) for arg in record["libs"] if arg.startswith("-L/")]
+    assert library_paths and all(path.is_relative_to(cold) for path in library_paths), record
+    assert all(path.is_dir() for path in library_paths if path.parent.parent.name.startswith("lib-")), record
+    linked = next((cold / "build").glob("link-*/ruby.wasm"))
+    assert linked.read_bytes() == (cache_root() / "build" / linked.parent.name / "ruby.wasm").read_bytes()
+    assert tree(cold / "artifacts" / "ruby-3.3-nokogiri") == tree(cache_root() / "artifacts" / "ruby-3.3-nokogiri")
+
+
 def tree(directory: Path) -> dict[str, str]:
     return {path.relative_to(directory).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(directory.rglob("*")) if path.is_file()}

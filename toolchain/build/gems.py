@@ -147,8 +147,11 @@ class ExtensionBuild(KeyedBuild):
         return self.build_dir / "built-extension.json"
 
     def built(self) -> BuiltExtension | None:
-        if not (self.phases.done("make") and self.record.exists()):
+        """The built extension, as its record says; None until make has run here or a pull brought it."""
+        if not self.phases.done("make"):
             return None
+        if not self.record.exists():  # built before extensions were recorded
+            return _recorded(self) if (self.obj / "Makefile").exists() else None
         fields = json.loads(self.record.read_text())
         return BuiltExtension(self.build_dir / fields["archive"], fields["feature"], fields["init"],
                               tuple(fields["libs"]))
@@ -201,10 +204,16 @@ def build_extension(ext: ExtensionBuild) -> BuiltExtension:
                 "-r", str(STATIC_EXT), "-r", str(fake), str(source / "extconf.rb"), *EXTCONF_FLAGS,
                 *ext.extconf_args()],
                cwd=ext.obj)
+    static_lib = make_variables(ext.obj, ["STATIC_LIB"])["STATIC_LIB"]
+    phases.run("make", f"make {ext.name} ({static_lib})", ["make", f"-j{os.cpu_count()}", static_lib], cwd=ext.obj)
+    return _recorded(ext)
+
+
+def _recorded(ext: ExtensionBuild) -> BuiltExtension:
+    """What make built, read from the extension's Makefile, and recorded beside it: the link reads
+    the record, which a pull from the binary cache brings without the Makefile."""
     values = make_variables(ext.obj, ["STATIC_LIB", "TARGET", "target_prefix", "LIBPATH", "LOCAL_LIBS",
                                       "LIBS", "RUBY_SO_NAME"])
-    phases.run("make", f"make {ext.name} ({values['STATIC_LIB']})",
-               ["make", f"-j{os.cpu_count()}", values["STATIC_LIB"]], cwd=ext.obj)
     feature = "/".join(filter(None, [values["target_prefix"].strip("/"), values["TARGET"]])) + ".so"
     built = BuiltExtension(ext.obj / values["STATIC_LIB"], feature, f"Init_{values['TARGET']}",
                            _link_arguments(values))
