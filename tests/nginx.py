@@ -1,6 +1,7 @@
 """Debian's nginx as a binary cache's server, as a team would run one: WebDAV PUT into a document
 root, started on a loopback port with a configuration of its own, stopped when the test is done.
-`/slow/` serves the same root at a limited rate, so a test can stop the server mid-download."""
+`/slow/` serves the same root at a limited rate, so a test can stop the server mid-download;
+`/failing/` answers every request with an internal server error."""
 from __future__ import annotations
 
 import os
@@ -33,6 +34,9 @@ http {{
         location /slow/ {{
             alias {root}/;
             limit_rate {slow_rate};
+        }}
+        location /failing/ {{
+            return 500;
         }}
     }}
 }}

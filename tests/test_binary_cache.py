@@ -303,6 +303,17 @@ def test_a_server_stopped_mid_download_falls_back_and_a_later_pull_resumes(keys,
         nginx.stop()
 
 
+def test_a_failing_server_is_retried_then_built_here(server, keys, zlib, tmp_path):
+    cold = cold_cache_with_zlib_source(tmp_path, zlib)
+    result = doit_in(cold, "lib:zlib", **team_env(keys, f"{server.url}/failing"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    refusals = [line for line in result.stderr.splitlines() if "not used:" in line]
+    assert len(refusals) == 1 and "the server failed" in refusals[0] and "500" in refusals[0], result.stderr
+    assert (cold / "build" / zlib.build_dir.name / "logs" / "install.log").exists()
+    index = f"GET /failing/{zlib.cache_entry().remote_name}.json"
+    assert len([line for line in server.requests() if index in line]) == 3  # the request and two retries
+
+
 def test_an_unreachable_cache_is_asked_once_per_run(keys, zlib, tmp_path):
     cold = cold_cache_with_zlib_source(tmp_path, zlib)
     libyaml = plan_library("libyaml", providers.resolve("auto", quiet=True))

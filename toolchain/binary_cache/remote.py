@@ -63,7 +63,7 @@ class Remote:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise SourceUnavailable(f"HTTP {response.status_code} for {path}")
+            raise SourceUnavailable(f"HTTP {response.status_code}")
         return response.content
 
     def download(self, path: str, partial: Path, name: str) -> None:
@@ -81,7 +81,7 @@ class Remote:
         except requests.RequestException as error:
             raise SourceUnavailable(f"{type(error).__name__}: {str(error)[:160]}") from None
         if status not in (200, 404):
-            raise SourceUnavailable(f"HTTP {status} for {path}")
+            raise SourceUnavailable(f"HTTP {status}")
         return status == 200
 
     def put(self, path: str, source: Path) -> None:

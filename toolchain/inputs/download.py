@@ -31,8 +31,9 @@ def session() -> requests.Session:
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
+    # raise_on_status=False: after the last try the caller sees the server's status, not a RetryError
     retry = Retry(total=2, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504),
-                  allowed_methods=("GET", "HEAD"))
+                  allowed_methods=("GET", "HEAD"), raise_on_status=False)
     pooled = requests.Session()
     pooled.mount("http://", HTTPAdapter(max_retries=retry))
     pooled.mount("https://", HTTPAdapter(max_retries=retry))
