@@ -330,6 +330,16 @@ def test_push_without_a_key_or_a_cache_says_what_to_do(tmp_path, keys):
     assert result.returncode != 0 and f"set {BINARY_CACHE_ENV}" in result.stdout + result.stderr
     result = doit_in(tmp_path / "cache", "push", **{BINARY_CACHE_ENV: "ftp://example/cache"})
     assert "is not a URL this toolchain reads" in result.stdout + result.stderr
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    result = doit_in(tmp_path / "cache", "push", **{BINARY_CACHE_ENV: shared.as_uri(),
+                                                    trust.SIGNING_KEY_ENV: str(tmp_path / "no-key")})
+    assert result.returncode != 0 and "Pushing needs a signing key" in result.stdout + result.stderr
+    broken = tmp_path / "broken-key"
+    broken.write_text("team-1:c2VjcmV0\n")
+    result = doit_in(tmp_path / "cache", "push", **{BINARY_CACHE_ENV: shared.as_uri(), trust.SIGNING_KEY_ENV: str(broken)})
+    assert "is not a key" in result.stdout + result.stderr and "c2VjcmV0" not in result.stdout + result.stderr
+    assert not list(shared.iterdir())
 
 
 # --- the archive ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 
 from . import binary_cache, gc
+from .binary_cache import trust
 from .binary_cache.remote import Remote
 from .errors import SourceUnavailable, UserError
 from .inputs import fetch
@@ -67,6 +68,7 @@ def push_sources(remote: Remote) -> int:
 
 def push(names: list[str]) -> None:
     remote = binary_cache.required_remote()
+    trust.signing_key()  # before any work: a push without one would pack, then fail
     items = chosen_products(names)
     with step(f"push to the binary cache {remote.shown}"):
         counts = {"pushed": 0, "present": 0}

@@ -43,15 +43,16 @@ class PublicKey:
         return f"{self.name}:{base64.b64encode(self.raw).decode()}"
 
 
-def _split(text: str, where: str) -> tuple[str, bytes]:
+def _split(text: str, where: str, secret: bool = False) -> tuple[str, bytes]:
     name, _, encoded = text.strip().partition(":")
     try:
         raw = base64.b64decode(encoded, validate=True)
     except binascii.Error:
         raw = b""
     if not name or len(raw) != 32:
-        raise UserError(f"{where}: '{text.strip()[:40]}' is not a key. A key reads <name>:<base64 of 32 bytes>, "
-                        "as `doit cache_key generate` prints it.")
+        shown = "its content" if secret else f"'{text.strip()[:40]}'"
+        raise UserError(f"{where}: {shown} is not a key. A key reads <name>:<base64 of 32 bytes>, as "
+                        "`doit cache-key generate` writes it.")
     return name, raw
 
 
@@ -102,15 +103,20 @@ def signing_key_path() -> Path:
     return Path(os.environ.get(SIGNING_KEY_ENV) or DEFAULT_SIGNING_KEY).expanduser()
 
 
+def signing_key() -> tuple[str, bytes]:
+    """This machine's signing key: (name, secret seed)."""
+    path = signing_key_path()
+    if not path.is_file():
+        raise UserError(f"Pushing needs a signing key and {path} does not exist. Create one with `doit cache-key "
+                        f"generate --name <team>-1`, or point {SIGNING_KEY_ENV} at the team's key file.")
+    return _split(path.read_text(), f"Signing key file {path}", secret=True)
+
+
 def sign(index: dict) -> dict:
     """The index with a signature by this machine's signing key."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    path = signing_key_path()
-    if not path.exists():
-        raise UserError(f"Pushing needs a signing key and {path} does not exist. Create one with `doit cache_key "
-                        f"generate --name <team>-1`, or point {SIGNING_KEY_ENV} at the team's key file.")
-    name, seed = _split(path.read_text(), f"Signing key file {path}")
+    name, seed = signing_key()
     signature = Ed25519PrivateKey.from_private_bytes(seed).sign(signable(index))
     return {**index, "signature": {"signer": name, "ed25519": base64.b64encode(signature).decode()}}
 
