@@ -229,8 +229,10 @@ def nightly_product(ruby: str, toolchain: str) -> dict:
 @reporting_user_errors
 def run_nightly(ruby: str, toolchain: str, workers: int) -> None:
     nightly.run_nightly(ruby, toolchain, workers)
-    if binary_cache_remote.configured():
+    if binary_cache_remote.configured() and trust.signing_key_path().is_file():
         push.push([])
+    elif binary_cache_remote.configured():
+        print(f"nightly: not pushed to the binary cache, as this machine has no signing key ({trust.signing_key_path()})")
 
 
 def nightly_uptodate(ruby: str, toolchain: str) -> bool:
