@@ -116,7 +116,7 @@ def configured() -> Remote | None:
     if not value:
         return None
     if urlsplit(value).scheme not in ("http", "https", "file"):
-        raise UserError(f"{BINARY_CACHE_ENV}='{value}' is not a URL this toolchain reads: give an http://, "
+        raise UserError(f"{BINARY_CACHE_ENV}='{shown(value)}' is not a URL this toolchain reads: give an http://, "
                         "https:// or file:/// base URL (a directory of the server that accepts GET and PUT).")
     return Remote(value.rstrip("/"))
 
@@ -138,7 +138,7 @@ def _reachable(remote: Remote) -> bool:
         noted = json.loads(_note().read_text())
     except (OSError, ValueError):
         noted = {}
-    if noted.get("run") == RUN and noted.get("base") == remote.base:
+    if noted.get("run") == RUN and noted.get("base") == remote.shown:
         return False
     if remote.is_local:
         problem = None if remote._local("").is_dir() else "the directory does not exist"
@@ -147,7 +147,7 @@ def _reachable(remote: Remote) -> bool:
     if problem is None:
         return True
     say(f"    binary cache {remote.shown} is unreachable ({problem}); this run builds everything here")
-    write_atomic(_note(), json.dumps({"run": RUN, "base": remote.base, "problem": problem}).encode())
+    write_atomic(_note(), json.dumps({"run": RUN, "base": remote.shown, "problem": problem}).encode())
     return False
 
 
