@@ -123,8 +123,9 @@ def build_native(native: NativeRuby) -> Path:
     """Configure, compile and install a native Ruby once; later calls only check its stamps.
     Return its ruby executable."""
     phases = PhasedBuild(native.build_dir, host_environment())
+    if not phases.done("install"):
+        _ensure_host_packages()  # a pulled Ruby needs them too: its psych and zlib load the host's libraries
     if not phases.done("install") and not binary_cache.pull(native.cache_entry()):
-        _ensure_host_packages()
         compiler_cache.ensure_installed()
         source_root = phases.unpack(native.tarball, native.patches, native.source.root, prepare=skip_bundled_gems)
         obj = native.build_dir / "obj"
