@@ -326,6 +326,8 @@ def test_an_unreachable_cache_is_asked_once_per_run(keys, zlib, tmp_path):
 
 
 def test_push_without_a_key_or_a_cache_says_what_to_do(tmp_path, keys):
+    result = doit_in(tmp_path / "cache", "cache-key")
+    assert result.returncode != 0 and "not understood (no command)" in result.stdout + result.stderr
     result = doit_in(tmp_path / "cache", "push")
     assert result.returncode != 0 and f"set {BINARY_CACHE_ENV}" in result.stdout + result.stderr
     result = doit_in(tmp_path / "cache", "push", **{BINARY_CACHE_ENV: "ftp://example/cache"})

@@ -38,7 +38,7 @@ def built_entries(items: list[Product]) -> Iterator[binary_cache.Entry]:
     seen = set()
     for provider in gc.prepared_providers():
         for build in (build for item in items for build in gc.product_builds(item, provider)):
-            entry = build.cache_entry() if hasattr(build, "cache_entry") else None
+            entry = build.cache_entry()
             if entry and entry.remote_name not in seen and binary_cache.is_complete(entry):
                 seen.add(entry.remote_name)
                 yield entry
@@ -59,7 +59,7 @@ def push_sources(remote: Remote) -> int:
     recipes, _ = load_all()
     for source in {source for loaded in recipes for source in loaded.sources}:
         stored = fetch.verified_in_store(source)
-        path = f"{fetch.STORE}/{source.sha256}/{source.filename}"
+        path = fetch.stored_name(source)
         if stored and not remote.has(path):
             remote.put(path, stored)
             pushed += 1

@@ -286,14 +286,14 @@ def _cache_key_options(words: list[str]) -> argparse.Namespace:
     """`generate [--name N] [--out FILE]`: doit hands a task with positional arguments every word after
     its name, options included, so they are parsed here."""
     parser = argparse.ArgumentParser(prog="doit cache-key", add_help=False, exit_on_error=False)
-    parser.add_argument("command", choices=["generate"])
+    parser.add_argument("command", nargs="?", choices=["generate"])  # optional: argparse exits on a missing one
     parser.add_argument("--name", default=f"{socket.gethostname()}-1")
     parser.add_argument("--out", default="")
     try:
         options, unknown = parser.parse_known_args(words)
     except argparse.ArgumentError as error:
-        unknown = [str(error)]
-    if unknown or not words:
+        options, unknown = None, [str(error)]
+    if options is None or options.command is None or unknown:
         raise UserError(f"doit cache-key {' '.join(words)}: not understood ({' '.join(unknown) or 'no command'}). "
                         f"Run `doit cache-key generate [--name <team>-1] [--out FILE]` to create a signing key for "
                         f"the binary cache (default file: {trust.SIGNING_KEY_ENV} or {trust.DEFAULT_SIGNING_KEY}).")

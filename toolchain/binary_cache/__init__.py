@@ -17,6 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..digests import sha256_file
 from ..errors import SourceUnavailable, UserError
 from ..locks import held
 from ..paths import cache_dir
@@ -113,8 +114,6 @@ def _pull(remote: remote_.Remote, entry: Entry) -> bool:
 
 
 def _check_download(partial: Path, expected: dict) -> None:
-    from ..digests import sha256_file
-
     size = partial.stat().st_size
     if size < expected["size"]:
         raise Refused(f"the download stopped at {size:,} of {expected['size']:,} bytes (kept; the next pull resumes it)")
@@ -161,7 +160,7 @@ def was_pulled(entry: Entry) -> bool:
 
 def is_complete(entry: Entry) -> bool:
     """Whether a build's outputs are whole here, built or pulled: what may be pushed."""
-    return bool(entry.finished) and (entry.directory / entry.finished).exists() or was_pulled(entry)
+    return (bool(entry.finished) and (entry.directory / entry.finished).exists()) or was_pulled(entry)
 
 
 def push(remote: remote_.Remote, entry: Entry) -> bool:

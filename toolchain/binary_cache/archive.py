@@ -17,6 +17,7 @@ import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
+from ..digests import sha256_file
 from ..paths import build_root, cache_root
 
 BUILD_ROOT_TOKEN = b"@RUBY_WASM_BUILD_ROOT@"
@@ -93,12 +94,8 @@ def pack(directory: Path, paths: Sequence[str], archive: Path) -> dict:
                 mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
                 tar.addfile(_info(name, tarfile.REGTYPE, mode, len(data)), io.BytesIO(data))
                 files[name] = hashlib.sha256(data).hexdigest()
-    digest = hashlib.sha256()
-    with archive.open("rb") as written:
-        while chunk := written.read(1 << 20):
-            digest.update(chunk)
     return {"paths": sorted(paths), "files": files, "relocated": relocated,
-            "archive": {"sha256": digest.hexdigest(), "size": archive.stat().st_size}}
+            "archive": {"sha256": sha256_file(archive), "size": archive.stat().st_size}}
 
 
 def _checked_name(name: str) -> str:

@@ -236,18 +236,20 @@ def installed(build: RubyBuild) -> bool:
     return binary_cache.is_complete(build.cache_entry())
 
 
+def _installed_or_pulled(build: RubyBuild) -> bool:
+    return installed(build) or binary_cache.pull(build.cache_entry())
+
+
 def configure_unless_pulled(build: RubyBuild) -> None:
     """The configure stage: nothing to configure when the binary cache has the installed build."""
-    if not (installed(build) or binary_cache.pull(build.cache_entry())):
+    if not _installed_or_pulled(build):
         configure_ruby(build)
 
 
 def install_ruby(build: RubyBuild) -> Path:
     """The install tree, for what needs nothing else of the build (an artifact's ruby.wasm and
     standard library): pulled from the binary cache when it has the key, else built here."""
-    if installed(build) or binary_cache.pull(build.cache_entry()):
-        return build.install_dir
-    return build_ruby(build)
+    return build.install_dir if _installed_or_pulled(build) else build_ruby(build)
 
 
 def build_ruby(build: RubyBuild) -> Path:

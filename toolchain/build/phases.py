@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from .. import binary_cache
 from ..inputs.extract import newest_mtime
 from ..inputs.providers import Toolchain
 from ..inputs.source import Patch, prepare_tree
@@ -67,6 +68,11 @@ class KeyedBuild:
     @property
     def build_dir(self) -> Path:
         return build_root() / f"{self.label}-{self.key[:16]}"
+
+    def cache_entry(self) -> binary_cache.Entry | None:
+        """What the binary cache holds of this build; None for a build it does not hold (a gem's
+        unpacked source, a box's build directory: their outputs are cheap or published whole)."""
+        return None
 
 
 @dataclass(frozen=True)

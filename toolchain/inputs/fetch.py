@@ -26,6 +26,11 @@ MIRROR_ENV = "RUBY_WASM_MIRROR"
 STORE = "store"  # in the cache, and on a binary cache's server: <sha256>/<file name>
 
 
+def stored_name(source: Source) -> str:
+    """Where the store keeps a source, relative to the cache: also its path on a binary cache's server."""
+    return f"{STORE}/{source.sha256}/{source.filename}"
+
+
 def store_path(source: Source) -> Path:
     return cache_dir(STORE) / source.sha256 / source.filename
 
@@ -171,7 +176,7 @@ def _from_binary_cache(candidates: list[Source]) -> tuple[Source, Path] | None:
     if remote is None or not binary_cache_remote.reachable(remote):
         return None
     for source in candidates:
-        path = f"{STORE}/{source.sha256}/{source.filename}"
+        path = stored_name(source)
         try:
             if not remote.has(path):
                 continue  # the next source, then the other servers
