@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolchain.build import cruby  # noqa: E402
+from toolchain.compile import cruby  # noqa: E402
 from toolchain.run.runner import DEFAULT_PROFILE, Artifact, artifact_dir  # noqa: E402
 from toolchain.run.workers import worker_pool  # noqa: E402
 from toolchain.verify import suites  # noqa: E402

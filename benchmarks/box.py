@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from endurance import OfficialRuby  # noqa: E402
 from official import PACKAGE, RUBY_STDLIB_WASM, official_wasm  # noqa: E402
 
-from toolchain.build.box import active_data  # noqa: E402
+from toolchain.compile.box import active_data  # noqa: E402
 from toolchain.paths import PROJECT_ROOT, build_root  # noqa: E402
 from toolchain.run.runner import DEFAULT_PROFILE, Artifact, RubyWasm, artifact_dir, artifact_path  # noqa: E402
 

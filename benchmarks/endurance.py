@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from official import RUBY_STDLIB_WASM, official_wasm  # noqa: E402
 
-from toolchain.build import cruby  # noqa: E402
+from toolchain.compile import cruby  # noqa: E402
 from toolchain.run.runner import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir, compiled_module, make_engine  # noqa: E402
 from toolchain.verify.known_failures import ENDURANCE_DIR, load_plan  # noqa: E402
 from toolchain.verify.suites import EnduranceProgram  # noqa: E402

@@ -27,8 +27,8 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolchain.build import compiler_cache, cruby  # noqa: E402
-from toolchain.build.phases import PhasedBuild  # noqa: E402
+from toolchain.compile import compiler_cache, cruby  # noqa: E402
+from toolchain.compile.phases import PhasedBuild  # noqa: E402
 from toolchain.paths import ARTIFACT_ROOT_ENV, CACHE_ENV, PATCHES_DIR, PROJECT_ROOT, build_root, cache_root  # noqa: E402
 from toolchain.run.runner import DEFAULT_PROFILE, artifact_dir  # noqa: E402
 

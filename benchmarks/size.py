@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from official import PACKAGE, RUBY_WASM, official_wasm  # noqa: E402
 
-from toolchain.build import cruby  # noqa: E402
-from toolchain.build.link import relink_command  # noqa: E402
+from toolchain.compile import cruby  # noqa: E402
+from toolchain.compile.link import relink_command  # noqa: E402
 from toolchain.publish.release import wasm_sections  # noqa: E402
 from toolchain.run.runner import DEFAULT_PROFILE, artifact_dir  # noqa: E402
 

@@ -15,7 +15,7 @@ from cli import doit
 
 from toolchain.binary_cache import trust
 from toolchain.binary_cache.remote import BINARY_CACHE_ENV
-from toolchain.build import cruby
+from toolchain.compile import cruby
 from toolchain.paths import CACHE_ENV, PROJECT_ROOT
 from toolchain.run.runner import DEFAULT_PROFILE, Artifact, artifact_dir
 from toolchain.run.workers import worker_pool

@@ -23,7 +23,7 @@ from nginx import Nginx, free_port
 from toolchain import binary_cache
 from toolchain.binary_cache import archive, trust
 from toolchain.binary_cache.remote import BINARY_CACHE_ENV, Remote
-from toolchain.build.libraries import LibraryBuild, plan_library
+from toolchain.compile.libraries import LibraryBuild, plan_library
 from toolchain.inputs import providers
 from toolchain.paths import CACHE_ENV, PROJECT_ROOT, cache_root
 
@@ -121,7 +121,7 @@ def tree(directory: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def zlib() -> LibraryBuild:
     """zlib, built in the shared cache: the smallest entry, so refusals cost a short build."""
-    from toolchain.build.libraries import build_library
+    from toolchain.compile.libraries import build_library
 
     lib = plan_library("zlib", providers.resolve("auto", quiet=True))
     build_library(lib)
@@ -240,7 +240,7 @@ from pathlib import Path
 from toolchain import binary_cache
 from toolchain.binary_cache import archive
 from toolchain.binary_cache.remote import Remote
-from toolchain.build.libraries import plan_library
+from toolchain.compile.libraries import plan_library
 from toolchain.inputs import providers
 entry = plan_library("zlib", providers.resolve("auto", quiet=True)).cache_entry()
 print(binary_cache.push(Remote(sys.argv[1]), entry))

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from cli import assert_did_no_work, doit
 
-from toolchain.build import box as box_module
-from toolchain.build import image
+from toolchain.compile import box as box_module
+from toolchain.compile import image
 from toolchain.run.runner import BOX_NO_ENTRY, Artifact, Mount, RubyWasm, artifact_dir, artifact_path
 
 pytestmark = pytest.mark.e2e

@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from toolchain.build import compiler_cache
-from toolchain.build.baseruby import host_environment
-from toolchain.build.libraries import plan_library
+from toolchain.compile import compiler_cache
+from toolchain.compile.baseruby import host_environment
+from toolchain.compile.libraries import plan_library
 from toolchain.inputs import providers
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 from cli import assert_did_no_work, assert_task_printed_wasm, doit, run_cli, task_marks
 
-from toolchain.build import cruby
+from toolchain.compile import cruby
 from toolchain.errors import UserError
 from toolchain import digests
 from toolchain.inputs import recipe, source

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.build import cruby
+from toolchain.compile import cruby
 from toolchain.errors import UserError
 from toolchain.product import with_series_endurance
 from toolchain.run.runner import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir, main

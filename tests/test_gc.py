@@ -8,7 +8,7 @@ import pytest
 from cli import doit
 
 from toolchain import gc
-from toolchain.build import cruby
+from toolchain.compile import cruby
 from toolchain.inputs import lock
 from toolchain.locks import held
 from toolchain.paths import CACHE_ENV, cache_root

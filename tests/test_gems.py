@@ -17,7 +17,7 @@ import pytest
 from cli import assert_did_no_work, assert_task_printed_wasm, doit, run_cli
 
 from toolchain import product
-from toolchain.build import gems, link
+from toolchain.compile import gems, link
 from toolchain.errors import UserError
 from toolchain.inputs import recipe
 from toolchain.run.runner import Artifact, RubyWasm, artifact_path

@@ -86,7 +86,7 @@ def test_independent_stages_do_not_wait_for_each_other():
 def test_doit_info_says_why_a_stage_would_run(private_cache):
     result = doit("info", "configure:3.3-minimal")
     assert result.returncode == 1, result.stderr  # doit info's status for a task that would run
-    assert "status     : run" in result.stdout and "ruby_configured" in result.stdout
+    assert "status     : run" in result.stdout and "stage_done" in result.stdout
     assert "baseruby:3.3" in result.stdout
 
 

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from toolchain.build import cruby
-from toolchain.build.libraries import LibraryBuild, build_library, plan_library
+from toolchain.compile import cruby
+from toolchain.compile.libraries import LibraryBuild, build_library, plan_library
 from toolchain.errors import UserError
 from toolchain.inputs import providers
 from toolchain.inputs.source import Patch

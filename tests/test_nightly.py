@@ -13,33 +13,34 @@ import pytest
 from cli import doit
 
 from toolchain.paths import build_root
-from toolchain.publish import nightly
+from toolchain import pipeline
+from toolchain.publish import reproduce
 from toolchain.run.runner import Artifact, artifact_dir
 
 pytestmark = pytest.mark.e2e
-MINIMAL = nightly.Product("profile", "3.3", "minimal")
+MINIMAL = pipeline.Profile("3.3", "minimal")
 
 
 @pytest.fixture(scope="module")
 def two_builds() -> tuple[Artifact, Artifact]:
     result = doit("reproduce:ruby-3.3-minimal")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    verdict = nightly.kept_verdict(MINIMAL, "auto")
+    verdict = reproduce.kept_verdict(MINIMAL)
     assert verdict is not None and verdict["reproducible"] and verdict["differences"] == [], verdict
     return Artifact(artifact_dir("3.3", "minimal")), Artifact(Path(verdict["second_build"]))
 
 
 def test_minimal_profile_is_identical_from_two_build_roots(two_builds):
     first, second = two_builds
-    second_root, _ = nightly.repro_roots()
+    second_root, _ = reproduce.repro_roots()
     assert second_root.resolve() != build_root() and first.directory != second.directory
-    assert nightly.reproducibility(MINIMAL, first, second.directory)["differences"] == []
+    assert reproduce.reproducibility(first, second.directory)["differences"] == []
     assert first.wasm.read_bytes() == second.wasm.read_bytes()
 
 
 def test_no_build_path_reaches_the_artifact(two_builds):
     first, second = two_builds
-    second_root, _ = nightly.repro_roots()
+    second_root, _ = reproduce.repro_roots()
     for artifact, root in [(first, build_root()), (second, second_root.resolve())]:
         assert str(root).encode() not in artifact.wasm.read_bytes()
         rbconfig = next(artifact.root.rglob("rbconfig.rb")).read_text()

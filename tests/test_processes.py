@@ -30,7 +30,7 @@ from toolchain.inputs import fetch, recipe
 print(fetch.fetch_source(next(s for s in recipe.load(sys.argv[1]).sources if s.debian)))
 """
 BUILD_ZLIB = """
-from toolchain.build import libraries
+from toolchain.compile import libraries
 from toolchain.inputs import providers
 print(libraries.build_library(libraries.plan_library("zlib", providers.resolve("auto", quiet=True))))
 """
@@ -170,7 +170,7 @@ def test_killing_the_orchestrator_mid_build_stops_its_commands_and_the_rerun_bui
 ESCAPING_PHASE = """
 import sys
 from pathlib import Path
-from toolchain.build.phases import PhasedBuild
+from toolchain.compile.phases import PhasedBuild
 directory = Path(sys.argv[1])
 PhasedBuild(directory, {"PATH": "/usr/bin:/bin"}).run(
     "escape", "a command that leaves its process group",

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.build import compiler_cache
-from toolchain.build.phases import build_environment
+from toolchain.compile import compiler_cache
+from toolchain.compile.phases import build_environment
 from toolchain.errors import UserError
 from toolchain.inputs import debian, providers
 from toolchain.paths import BUILD_ROOT_ENV, SOURCE_ROOT_ENV

@@ -8,7 +8,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from toolchain.build.phases import build_environment
+from toolchain.compile.phases import build_environment
 from toolchain.inputs import providers
 from toolchain.publish.release import compare_trees, deterministic_tarball, sha256sums, wasm_sections
 

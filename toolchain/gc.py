@@ -21,17 +21,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import product
-from .build import cruby, gems
-from .build.box import BoxBuild
-from .build.phases import KeyedBuild, dependencies_first
-from .inputs import lock, providers, recipe
+from . import pipeline
+from .inputs import lock, providers
 from .locks import held_if_free
 from .paths import artifact_root, build_root, cache_root
-from .publish.nightly import RECORD, Product, products, releases_dir, repro_roots
+from .publish.nightly import RECORD, releases_dir
+from .publish.reproduce import repro_roots
 from .run.runner import compiled_path
 from .steps import say
-from .verify.known_failures import PLANS_DIR, load_plan
 
 KEEP_RELEASES = 3
 SET_ASIDE = ".gc-"  # prefix of an entry being removed
@@ -63,52 +60,10 @@ def prepared_providers() -> list[str]:
     return ready + (["path"] if os.environ.get("WASI_SDK_PATH") else [])
 
 
-def ruby_builds(build: cruby.RubyBuild) -> list[KeyedBuild]:
-    return [build, build.host_build, build.native, *dependencies_first(build.libraries, lambda lib: lib.deps)]
-
-
-def ext_builds(ext: product.ExtProduct) -> list[KeyedBuild]:
-    test_gems = [gems.plan_gem(name, fetch_missing=False) for name in gem_test_deps(ext.gem.name)]
-    return [*ruby_builds(ext.ruby), ext.link, ext.extension, *ext.extension.all_libraries(),
-            *ext.gem.with_deps(), *[gem for gem in test_gems if gem]]
-
-
-def box_builds(box: BoxBuild) -> list[KeyedBuild]:
-    return [*ruby_builds(box.ruby), box, *box.gems,
-            *(each for ext in box.extensions for each in (ext, *ext.all_libraries()))]
-
-
-def gem_test_deps(gem: str) -> list[str]:
-    plan = PLANS_DIR / f"gem-{gem}.toml"
-    return load_plan(f"gem-{gem}").test_deps if plan.exists() else []
-
-
-def all_products() -> Iterator[Product]:
-    """The products of every Ruby series."""
-    for series in (name.removeprefix("ruby-") for name in recipe.names_of_kind("ruby")):
-        yield from products(series)
-
-
-def product_builds(item: Product, provider: str) -> list[KeyedBuild]:
-    """The keyed builds one product is made of, planned from cached inputs (none if one is missing)."""
-    if item.kind == "profile":
-        build = cruby.plan(item.series, item.target, provider, fetch_missing=False, quiet=True)
-        return ruby_builds(build) if build else []
-    if item.kind == "box":
-        box = product.plan_recipe_box(item.series, item.target, provider, fetch_missing=False, quiet=True)
-        return box_builds(box.build) if box else []
-    ext = product.plan_ext(item.target, item.series, provider, fetch_missing=False, quiet=True)
-    return ext_builds(ext) if ext else []
-
-
-def planned_builds(provider: str) -> Iterator[KeyedBuild]:
-    """The keyed builds of every product of every Ruby series, planned from cached inputs."""
-    for item in all_products():
-        yield from product_builds(item, provider)
-
-
 def needed_build_names() -> set[str]:
-    return {build.build_dir.name for provider in prepared_providers() for build in planned_builds(provider)}
+    """The build directories of every product of every Ruby series, for each prepared toolchain."""
+    return {build.build_dir.name for provider in prepared_providers()
+            for build in pipeline.planned_builds(list(pipeline.all_products(provider)))}
 
 
 def kept_releases(keep: int) -> list[Path]:

@@ -1,4 +1,5 @@
-"""Products: each has a name and one build step, from recipe to verified artifact.
+"""How each kind of product is planned, published and verified (toolchain/pipeline.py declares
+which products there are and the stages each is made of).
 
 - `ruby-<series>-<profile>` (doit ruby_wasm): CRuby with a profile's extensions prelinked.
 - `ruby-<series>-<gem>` (doit ext:<gem>): that ruby.wasm linked again with a gem's C extension,
@@ -11,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .build import box, cruby, gems, link
-from .build.baseruby import build_native
-from .build.cruby import RubyBuild
-from .build.gems import SITE_RUBY, BuiltExtension, ExtensionBuild, GemSource
-from .build.phases import KeyedBuild, dependencies_first
+from .compile import box, cruby, gems, link
+from .compile.baseruby import build_native
+from .compile.cruby import RubyBuild
+from .compile.gems import SITE_RUBY, BuiltExtension, ExtensionBuild, GemSource
+from .compile.phases import KeyedBuild, dependencies_first
 from .errors import UserError
 from .inputs import fetch, recipe
 from .inputs.providers import host_platform
@@ -23,12 +24,11 @@ from .publish.artifact import ArtifactSpec, assemble, is_current, pull_published
 from .run.runner import DEFAULT_PROFILE, Artifact, artifact_dir, artifact_path
 from .steps import say
 from .verify.known_failures import PLANS_DIR, Plan, load_plan
-from .verify.suites import RUBY_SUITES
-from .verify.verification import Verification, is_verified, verify_suite, verify_suites
+from .verify.verification import Verification, verify_suite, verify_suites
 
 # A gem's artifact runs the gem's own tests (minitest) and the series' endurance programs, which
 # its plan takes from the series' plan.
-GEM_SUITES = ["minitest", "endurance"]
+GEM_SUITES = ("minitest", "endurance")
 
 
 # --- ruby.wasm by profile ----------------------------------------------------------------------
@@ -38,19 +38,12 @@ def ruby_spec(build: RubyBuild) -> ArtifactSpec:
                         build.linked_features())
 
 
-def ruby_wasm_is_current(series: str, profile: str, provider: str) -> bool:
-    """Cheap check for the task graph: no download, no build, no network unless nothing is cached."""
-    if not (artifact_dir(series, profile) / "manifest.json").exists():
-        return False
-    build = cruby.plan(series, profile, provider, fetch_missing=False, quiet=True)
-    return build is not None and is_current(artifact_dir(series, profile), build.key)
+def is_published(planned: RubyBuild | ExtProduct | BoxProduct) -> bool:
+    """The planned product's artifact is published for its current key, and unaltered."""
+    return is_current(artifact_path(planned.name), planned.key)
 
 
-def build_ruby_wasm(series: str, profile: str, provider: str) -> Artifact:
-    return _build(cruby.plan(series, profile, provider))
-
-
-def _build(build: RubyBuild) -> Artifact:
+def publish_ruby(build: RubyBuild) -> Artifact:
     say(f"ruby {build.recipe.version}, profile '{build.profile}' ({len(build.extensions)} extensions), "
         f"source {build.source.filename}, toolchain {build.toolchain.identity}")
     directory = artifact_dir(build.recipe.series, build.profile)
@@ -69,26 +62,17 @@ def ruby_verification(build: RubyBuild) -> Verification:
                         build.extensions)
 
 
-def verify_ruby_wasm(series: str, profile: str, provider: str, suites: list[str], strict: bool,
-                     workers: int) -> dict:
+def verify_ruby_wasm(build: RubyBuild, suites: list[str], strict: bool, workers: int) -> dict:
     """Build the artifact if needed, then run Ruby's own suites against it."""
-    build = cruby.plan(series, profile, provider)
-    _build(build)
+    publish_ruby(build)
     build_native(build.native)  # runs bootstraptest and is the endurance suite's reference
     return verify_suites(ruby_verification(build), suites, strict, workers)
 
 
-def verify_ruby_suite(series: str, profile: str, provider: str, suite: str, workers: int) -> None:
+def verify_ruby_suite(build: RubyBuild, suite: str, workers: int) -> None:
     """One of Ruby's suites against the published artifact (the artifact stage comes first)."""
-    build = cruby.plan(series, profile, provider)
     build_native(build.native)
     verify_suite(ruby_verification(build), suite, workers)
-
-
-def ruby_wasm_is_verified(series: str, profile: str, provider: str, suites: list[str], strict: bool) -> bool:
-    build = cruby.plan(series, profile, provider, fetch_missing=False, quiet=True)
-    return build is not None and is_current(artifact_dir(series, profile), build.key) and \
-        is_verified(ruby_verification(build), suites, strict)
 
 
 # --- ruby.wasm with a gem's extension -----------------------------------------------------------
@@ -151,14 +135,7 @@ def plan_ext(name: str, series: str, provider: str, fetch_missing: bool = True,
     return ExtProduct(gem, link.LinkBuild(ruby, (extension,)))
 
 
-def ext_is_current(name: str, series: str, provider: str) -> bool:
-    product = plan_ext(name, series, provider, fetch_missing=False, quiet=True)
-    return product is not None and is_current(artifact_path(product.name), product.key)
-
-
-def build_ext(name: str, series: str, provider: str) -> Artifact:
-    product = plan_ext(name, series, provider)
-    assert product is not None
+def publish_ext(product: ExtProduct) -> Artifact:
     say(f"{product.gem.name} {product.gem.recipe.version} ({product.gem.source.filename}) prelinked into "
         f"ruby {product.ruby.recipe.version}, profile '{product.ruby.profile}', toolchain "
         f"{product.ruby.toolchain.identity}")
@@ -193,33 +170,23 @@ def ext_verification(product: ExtProduct, fetch_missing: bool = True) -> Verific
                         tuple(dep.key for dep in deps))  # type: ignore[union-attr]
 
 
-def _ready_ext_verification(name: str, series: str, provider: str) -> Verification:
+def _ready_ext_verification(product: ExtProduct) -> Verification:
     """The gem artifact's verification, with what running it needs: the twin and the test gems."""
-    product = plan_ext(name, series, provider, quiet=True)
-    assert product is not None
     build_native(product.ruby.native)
     verification = ext_verification(product)
     assert verification is not None
     return verification
 
 
-def verify_ext(name: str, series: str, provider: str, strict: bool, workers: int) -> dict:
+def verify_ext(product: ExtProduct, strict: bool, workers: int) -> dict:
     """Build the gem's artifact if needed, then run the gem's own tests against it."""
-    build_ext(name, series, provider)
-    return verify_suites(_ready_ext_verification(name, series, provider), GEM_SUITES, strict, workers)
+    publish_ext(product)
+    return verify_suites(_ready_ext_verification(product), list(GEM_SUITES), strict, workers)
 
 
-def verify_ext_suite(name: str, series: str, provider: str, suite: str, workers: int) -> None:
+def verify_ext_suite(product: ExtProduct, suite: str, workers: int) -> None:
     """One of a gem artifact's suites against the published artifact (the artifact stage comes first)."""
-    verify_suite(_ready_ext_verification(name, series, provider), suite, workers)
-
-
-def ext_is_verified(name: str, series: str, provider: str, strict: bool) -> bool:
-    product = plan_ext(name, series, provider, fetch_missing=False, quiet=True)
-    if product is None or not is_current(artifact_path(product.name), product.key):
-        return False
-    verification = ext_verification(product, fetch_missing=False)
-    return verification is not None and is_verified(verification, GEM_SUITES, strict)
+    verify_suite(_ready_ext_verification(product), suite, workers)
 
 
 # --- boxes ------------------------------------------------------------------------------------
@@ -268,11 +235,7 @@ def plan_box(name: str, gem_names: list[str], app: box.App | None, series: str, 
                                    box.Wizer(wizer[1], wizer[0].sha256)))
 
 
-def box_is_current(product: BoxProduct | None) -> bool:
-    return product is not None and is_current(artifact_path(product.name), product.key)
-
-
-def build_box(product: BoxProduct) -> Artifact:
+def publish_box(product: BoxProduct) -> Artifact:
     build = product.build
     say(f"box {build.name}: ruby {build.ruby.recipe.version} ('{build.ruby.profile}'), gems "
         f"{', '.join(gem.name for gem in build.gems) or 'none'}, app {build.app.directory if build.app else 'none'}, "
@@ -303,13 +266,6 @@ def plan_recipe_box(series: str, target: str, provider: str, fetch_missing: bool
     return plan_box(f"ruby-{series}-{target}", list(spec.gems), None, series, spec.profile, provider, fetch_missing, quiet)
 
 
-def box_suites(series: str, target: str) -> list[str]:
-    """Ruby's suites run against a box of a profile without gems, as against the profile's ruby.wasm;
-    a box with gems gets its smoke checks (the gems' own, among them)."""
-    spec = recipe_boxes(series)[target]
-    return [] if spec.gems else list(recipe.ruby_recipe(series).profiles[spec.profile].suites or RUBY_SUITES)
-
-
 def box_verification(product: BoxProduct) -> Verification:
     """Ruby's suites against the box itself, judged by the series' plan and the box's own known
     failures (verification/box-ruby-<series>.toml: what a box fixes at build time)."""
@@ -319,16 +275,12 @@ def box_verification(product: BoxProduct) -> Verification:
                         ruby.source_root, ruby.twin, ruby.extensions)
 
 
-def verify_recipe_box(series: str, target: str, provider: str, suites: list[str], strict: bool, workers: int) -> dict:
-    planned = plan_recipe_box(series, target, provider)
-    assert planned is not None
-    build_box(planned)
-    build_native(planned.build.ruby.native)
-    return verify_suites(box_verification(planned), suites, strict, workers)
+def verify_box(product: BoxProduct, suites: list[str], strict: bool, workers: int) -> dict:
+    publish_box(product)
+    build_native(product.build.ruby.native)
+    return verify_suites(box_verification(product), suites, strict, workers)
 
 
-def verify_recipe_box_suite(series: str, target: str, provider: str, suite: str, workers: int) -> None:
-    planned = plan_recipe_box(series, target, provider, quiet=True)
-    assert planned is not None
-    build_native(planned.build.ruby.native)
-    verify_suite(box_verification(planned), suite, workers)
+def verify_box_suite(product: BoxProduct, suite: str, workers: int) -> None:
+    build_native(product.build.ruby.native)
+    verify_suite(box_verification(product), suite, workers)

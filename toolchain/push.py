@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from . import binary_cache, gc
+from . import binary_cache, gc, pipeline
 from .binary_cache import trust
 from .binary_cache.remote import Remote
 from .errors import SourceUnavailable, UserError
@@ -19,13 +19,12 @@ from .inputs.recipe import load_all
 from .paths import artifact_root
 from .publish.artifact import cache_entry as artifact_entry
 from .publish.artifact import is_current
-from .publish.nightly import Product
 from .steps import say, step
 
 
-def chosen_products(names: list[str]) -> list[Product]:
+def chosen_products(names: list[str], provider: str = "auto") -> list[pipeline.Product]:
     """The products named (all when none is), each checked to exist."""
-    known = list(gc.all_products())
+    known = list(pipeline.all_products(provider))
     unknown = sorted(set(names) - {item.name for item in known})
     if unknown:
         raise UserError(f"--product {','.join(unknown)}: no such product. The products: "
@@ -33,11 +32,12 @@ def chosen_products(names: list[str]) -> list[Product]:
     return [item for item in known if not names or item.name in names]
 
 
-def built_entries(items: list[Product]) -> Iterator[binary_cache.Entry]:
-    """The entries of every complete build the products are made of, each once."""
+def built_entries(names: list[str]) -> Iterator[binary_cache.Entry]:
+    """The entries of every complete build the products are made of, each once, for each
+    toolchain this machine has prepared."""
     seen = set()
     for provider in gc.prepared_providers():
-        for build in (build for item in items for build in gc.product_builds(item, provider)):
+        for build in pipeline.planned_builds(chosen_products(names, provider)):
             entry = build.cache_entry()
             if entry and entry.remote_name not in seen and binary_cache.is_complete(entry):
                 seen.add(entry.remote_name)
@@ -69,11 +69,11 @@ def push_sources(remote: Remote) -> int:
 def push(names: list[str]) -> None:
     remote = binary_cache.required_remote()
     trust.signing_key()  # before any work: a push without one would pack, then fail
-    items = chosen_products(names)
+    chosen_products(names)  # before any work: an unknown name is one paragraph
     with step(f"push to the binary cache {remote.shown}"):
         counts = {"pushed": 0, "present": 0}
         try:
-            for entry in [*built_entries(items), *artifact_entries(names)]:
+            for entry in [*built_entries(names), *artifact_entries(names)]:
                 uploaded = binary_cache.push(remote, entry)
                 counts["pushed" if uploaded else "present"] += 1
                 say(f"    {'pushed' if uploaded else 'there already'}: {entry.shown}")

@@ -8,10 +8,10 @@ import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import gc, graph, product, push
+from . import gc, graph, pipeline, product, push
 from .binary_cache import remote as binary_cache_remote
 from .binary_cache import trust
-from .build import box
+from .compile import box
 from .errors import UserError, reporting_user_errors
 from .inputs import lock, outdated, providers, recipe
 from .publish import nightly
@@ -71,55 +71,59 @@ def _check_ext(gem: str, ruby: str, toolchain: str, test_deps: Sequence[str] = (
     _check_ruby_wasm(ruby, recipe.load(gem).ruby_profile or DEFAULT_PROFILE, toolchain)
 
 
+def _staged(item: pipeline.Product, toolchain: str, suites: Sequence[str] = ()) -> dict:
+    """What a product task adds to its action when the stages build what was asked for (the
+    toolchain auto picks): it comes after its artifact's stage and the stages of the suites it
+    reports on, and runs again when the artifact stage published the artifact anew (its manifest
+    is a file_dep). Else (another toolchain, or a broken recipe took the stages down) its own
+    action builds (and verifies) in one step, or reports what is wrong."""
+    stages = [item.artifact_node().task, *(item.suite_node(suite).task for suite in suites)]
+    if toolchain != graph.STAGE_PROVIDER or len(graph.existing(stages)) < len(stages):
+        return {}
+    return {"task_dep": stages, "file_dep": [str(pipeline.manifest(item.name))]}
+
+
 def ruby_product(ruby: str, profile: str, toolchain: str, suites: str | None = None) -> dict:
-    """What a ruby.wasm product task adds to its action: when the stages build what was asked for
-    (the toolchain auto picks, valid options), it comes after its artifact's stage, and after the
-    stages of the suites it reports on; it runs again when the artifact stage published the
-    artifact anew (its manifest is a file_dep). Else its own action builds (and verifies) in one
-    step, or reports what is wrong. (A gem's tasks, ext:<gem> and verify_ext:<gem>, always work in
-    one step: doit gives a sub-task's options only to its actions, so stages before it could not
-    know which Ruby or toolchain, nor wait for the options to be checked; `doit
-    artifact:ruby-3.3-<gem>` is the staged way.)"""
+    """The staged wiring of `doit ruby_wasm` and `doit verify`, when their options are valid. (A
+    gem's tasks, ext:<gem> and verify_ext:<gem>, always work in one step: doit gives a sub-task's
+    options only to its actions, so stages before it could not know which Ruby or toolchain, nor
+    wait for the options to be checked; `doit artifact:ruby-3.3-<gem>` is the staged way.)"""
     try:
         _check_ruby_wasm(ruby, profile, toolchain)
         chosen = _suite_list(suites) if suites is not None else []
+        return _staged(pipeline.Profile(ruby, profile, graph.STAGE_PROVIDER), toolchain, chosen)
     except UserError:
         return {}
-    name = f"ruby-{ruby}-{profile}"
-    stages = [f"artifact:{name}", *(f"suite:{graph.suite_task(name, suite)}" for suite in chosen)]
-    if toolchain != graph.STAGE_PROVIDER or len(graph.existing(*stages)) < len(stages):
-        return {}  # another toolchain, or a broken recipe took the stages down
-    return {"task_dep": stages, "file_dep": [str(graph.manifest(name))]}
 
 
 @reporting_user_errors
 def build_ruby_wasm(ruby: str, profile: str, toolchain: str) -> None:
     _check_ruby_wasm(ruby, profile, toolchain)
-    product.build_ruby_wasm(ruby, profile, toolchain)
+    pipeline.Profile(ruby, profile, toolchain).build()
 
 
 def ruby_wasm_uptodate(ruby: str, profile: str, toolchain: str) -> bool:
     try:
-        return product.ruby_wasm_is_current(ruby, profile, toolchain)
+        return pipeline.Profile(ruby, profile, toolchain).is_current()
     except UserError:
         return False  # the action will run and report the problem properly
 
 
 def gems_with_extensions() -> list[str]:
     """The gem recipes that have a C extension to prelink: one `doit ext:<name>` each."""
-    return [gem.name for gem in graph.gems_with_extensions()]
+    return pipeline.gems_with_extensions()
 
 
 @reporting_user_errors
 def build_ext(gem: str, ruby: str, toolchain: str) -> None:
     _check_ext(gem, ruby, toolchain)
-    product.build_ext(gem, ruby, toolchain)
+    pipeline.Gem(ruby, gem, toolchain).build()
 
 
 def ext_uptodate(gem: str) -> Callable[..., bool]:
     def uptodate(task, values) -> bool:
         try:
-            return product.ext_is_current(gem, task.options["ruby"], task.options["toolchain"])
+            return pipeline.Gem(task.options["ruby"], gem, task.options["toolchain"]).is_current()
         except UserError:
             return False  # the action will run and report the problem properly
     return uptodate
@@ -155,32 +159,34 @@ def _suite_list(suites: str) -> list[str]:
 def verify(ruby: str, profile: str, toolchain: str, suites: str, strict: bool, workers: int) -> None:
     chosen = _suite_list(suites)
     _check_ruby_wasm(ruby, profile, toolchain)
-    product.verify_ruby_wasm(ruby, profile, toolchain, chosen, strict, workers)
+    pipeline.Profile(ruby, profile, toolchain).verify(chosen, strict, workers)
 
 
 def verify_uptodate(ruby: str, profile: str, toolchain: str, suites: str, strict: bool) -> bool:
     try:
-        return product.ruby_wasm_is_verified(ruby, profile, toolchain, _suite_list(suites), strict)
+        return pipeline.Profile(ruby, profile, toolchain).is_verified(_suite_list(suites), strict)
     except UserError:
         return False
 
 
 def gems_with_tests() -> list[str]:
     """The gems with a verification plan (verification/gem-<name>.toml): one `doit verify_ext:<name>` each."""
-    return [gem.name for gem in graph.gems_with_tests()]
+    return [gem for gem in gems_with_extensions() if pipeline.Gem("", gem).tested()]
 
 
 @reporting_user_errors
 def verify_ext(gem: str, ruby: str, toolchain: str, strict: bool, workers: int) -> None:
     _check_ext(gem, ruby, toolchain, load_plan(f"gem-{gem}").test_deps)
-    product.verify_ext(gem, ruby, toolchain, strict, workers)
+    item = pipeline.Gem(ruby, gem, toolchain)
+    item.verify(item.suites(), strict, workers)
 
 
 def verify_ext_uptodate(gem: str) -> Callable[..., bool]:
     def uptodate(task, values) -> bool:
         options = task.options
         try:
-            return product.ext_is_verified(gem, options["ruby"], options["toolchain"], options["strict"])
+            item = pipeline.Gem(options["ruby"], gem, options["toolchain"])
+            return item.is_verified(item.suites(), options["strict"])
         except UserError:
             return False
     return uptodate
@@ -215,15 +221,14 @@ def nightly_product(ruby: str, toolchain: str) -> dict:
     the action itself, which skips it, saying so, when the source cannot be fetched."""
     try:
         providers.check_provider(toolchain)
-        items = nightly.products(ruby)
-        ready = [item for item in items if all(map(graph.fetched, item.recipes()))]
+        items = pipeline.products(ruby, graph.STAGE_PROVIDER)
+        ready = [item for item in items if all(pipeline.fetch_node(name).is_done() for name in item.recipes())]
     except UserError:
         return {}  # the action reports it
     if toolchain != graph.STAGE_PROVIDER:
         return {}
-    return {"task_dep": graph.existing(*(stage for item in ready for stage in (
-        f"artifact:{item.name}", *(f"suite:{graph.suite_task(item.name, suite)}" for suite in item.suites()),
-        f"reproduce:{item.name}")))}
+    return {"task_dep": graph.existing(node.task for item in ready for node in (
+        item.artifact_node(), *map(item.suite_node, item.suites()), item.node("reproduce")))}
 
 
 @reporting_user_errors
@@ -263,14 +268,15 @@ def build_box(name: str, gems: str, app: str, entry: str, ruby: str, profile: st
     box_name, gem_names, checked_app = _box_request(name, gems, app, entry, ruby, profile, toolchain)
     planned = product.plan_box(box_name, gem_names, checked_app, ruby, profile, toolchain)
     assert planned is not None
-    product.build_box(planned)
+    product.publish_box(planned)
 
 
 def box_uptodate(name: str, gems: str, app: str, entry: str, ruby: str, profile: str, toolchain: str) -> bool:
     try:
         box_name, gem_names, checked_app = _box_request(name, gems, app, entry, ruby, profile, toolchain)
-        return product.box_is_current(product.plan_box(box_name, gem_names, checked_app, ruby, profile, toolchain,
-                                                       fetch_missing=False, quiet=True))
+        planned = product.plan_box(box_name, gem_names, checked_app, ruby, profile, toolchain,
+                                   fetch_missing=False, quiet=True)
+        return planned is not None and product.is_published(planned)
     except UserError:
         return False
 

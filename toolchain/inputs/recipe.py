@@ -275,10 +275,25 @@ def _check_kind_fields(path: Path, raw: dict[str, Any]) -> None:
         raise _fail(path, "build", "is missing", "Give a library a [build] table with its build system.")
 
 
+_LOADED: dict[tuple[Path, str], Recipe] = {}
+
+
 def load_recipe(path: Path) -> Recipe:
+    """The recipe in a file, parsed and checked once per content: planning a product reads its
+    recipes many times."""
     try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        text = path.read_text()
+    except UnicodeDecodeError as error:
+        raise UserError(f"Recipe {path} is not valid TOML: {error}. Fix the syntax.") from None
+    if (path, text) not in _LOADED:
+        _LOADED[path, text] = _parse_recipe(path, text)
+    return _LOADED[path, text]
+
+
+def _parse_recipe(path: Path, text: str) -> Recipe:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
         raise UserError(f"Recipe {path} is not valid TOML: {error}. Fix the syntax.") from None
     _check_table(path, raw, TOP_FIELDS, "")
     if raw["kind"] not in KINDS:

@@ -10,7 +10,7 @@
  * descriptors a host hands out. Nothing here writes: opening for writing, creating,
  * renaming or removing inside it fails with EROFS.
  *
- * The image (toolchain/build/box.py writes it; all integers little-endian):
+ * The image (toolchain/compile/box.py writes it; all integers little-endian):
  *   header:   "RBOXVFS1", u32 entry count, u32 children offset, u32 names offset, u32 data
  *             offset, u64 mtime (ns) of every entry
  *   entries:  per entry: u32 name offset, u32 name length, u32 kind (3 dir, 4 file),
