@@ -5,6 +5,7 @@ import http.server
 import json
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from toolchain.binary_cache import trust
 from toolchain.binary_cache.remote import BINARY_CACHE_ENV
 from toolchain.compile import cruby
 from toolchain.paths import CACHE_ENV, PROJECT_ROOT
-from toolchain.run.runner import DEFAULT_PROFILE, Artifact, artifact_dir
+from toolchain.run.runner import DEFAULT_PROFILE, Artifact, artifact_dir, artifact_path
 from toolchain.run.workers import worker_pool
 from toolchain.verify import suites
 from toolchain.verify.verification import verification_dir
@@ -105,6 +106,46 @@ def file_server() -> Iterator[FileServer]:
     yield state
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def default_build() -> subprocess.CompletedProcess:
+    """`doit ruby_wasm` as a user types it: the default profile's artifact, built if need be."""
+    result = doit("ruby_wasm")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="session")
+def artifact(default_build) -> Artifact:
+    return Artifact(artifact_dir("3.3", DEFAULT_PROFILE))
+
+
+@pytest.fixture(scope="session")
+def twin(artifact) -> Path:
+    """The native twin of the default artifact (CRuby for this host, same source and patches),
+    built if need be: what a wasm run is compared with."""
+    result = doit("twin:3.3")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return cruby.plan("3.3", DEFAULT_PROFILE, "auto", fetch_missing=False, quiet=True).twin
+
+
+BOX_APP = Path(__file__).parent / "programs" / "box_app"
+BOX_NAME = "test-app-box"
+BOX_ARGS = ("box", "--name", BOX_NAME, "--gems", "nokogiri,bcrypt", "--app", str(BOX_APP), "--entry", "main.rb")
+
+
+@pytest.fixture(scope="session")
+def box_build() -> subprocess.CompletedProcess:
+    """The README's box: ruby, the standard library, nokogiri, bcrypt and an app in one module."""
+    result = doit(*BOX_ARGS)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def box(box_build) -> Artifact:
+    return Artifact(artifact_path(BOX_NAME))
 
 
 @pytest.fixture(scope="session")

@@ -15,29 +15,16 @@ from pathlib import Path
 
 import pytest
 from cli import assert_did_no_work, doit
+from conftest import BOX_ARGS
 
 from toolchain.compile import box as box_module
 from toolchain.compile import image
-from toolchain.run.runner import BOX_NO_ENTRY, Artifact, Mount, RubyWasm, artifact_dir, artifact_path
+from toolchain.run.runner import BOX_NO_ENTRY, Artifact, Mount, RubyWasm, artifact_dir
 
 pytestmark = pytest.mark.e2e
 APP = Path(__file__).parent / "programs" / "box_app"
-NAME = "test-app-box"
-BOX_ARGS = ("box", "--name", NAME, "--gems", "nokogiri,bcrypt", "--app", str(APP), "--entry", "main.rb")
 NODE_RUNNER = Path(__file__).parent.parent / "toolchain" / "run" / "node_runner.mjs"
 AS_RUBY = {BOX_NO_ENTRY: "1"}
-
-
-@pytest.fixture(scope="session")
-def box_build() -> subprocess.CompletedProcess:
-    result = doit(*BOX_ARGS)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
-
-@pytest.fixture(scope="session")
-def box(box_build) -> Artifact:
-    return Artifact(artifact_path(NAME))
 
 
 @pytest.fixture(scope="session")
@@ -146,6 +133,32 @@ def test_argv_env_and_random_come_from_the_run_not_the_snapshot(runner):
     assert one[3] != two[3] and one[4] != two[4]  # rand and a new seed differ from run to run
     assert abs(int(one[5]) - time.time()) < 120  # the host's clock, not the build's
     assert one[6] == "false"
+
+
+HASHES_AND_TABLES = """
+p ["a".hash, :"a dynamic #{1}".hash, 1.hash, 1.0.hash]
+# what start-up hashed with the snapshot's seed is found again under this run's
+interned = $LOADED_FEATURES.first
+p [Symbol.all_symbols.all? { |s| s.to_s.to_sym.equal?(s) }, (-interned.dup).equal?(interned),
+   Gem::Specification.find_by_name("json").name, RbConfig::CONFIG["ruby_version"], require("set")]
+"""
+
+
+def test_each_run_hashes_with_a_seed_of_its_own(runner):
+    """No hash flooding protection is lost by starting from a snapshot: two runs of one box hash
+    "a" differently, as two ruby processes do, and every table start-up built still finds its
+    entries (symbols, frozen strings, RubyGems' specifications)."""
+    first, second = (runner.capture(["-e", HASHES_AND_TABLES], env=AS_RUBY, timeout=120) for _ in range(2))
+    assert first.exit_code == 0 and second.exit_code == 0, first.stderr + second.stderr
+    hashes_one, hashes_two = first.stdout.splitlines()[0], second.stdout.splitlines()[0]
+    assert hashes_one != hashes_two
+    assert first.stdout.splitlines()[1] == second.stdout.splitlines()[1] == '[true, true, "json", "3.3.0", false]'
+
+
+def test_io_select_answers_for_a_packed_file(runner):
+    code = ('f = File.open("/usr/local/lib/ruby/3.3.0/set.rb"); r, w, = IO.select([f], [f], [], 0); '
+            'p [r.include?(f), w.include?(f), f.wait_readable(0).equal?(f), f.read(7)]')
+    assert ruby(runner, code) == '[true, true, true, "# froze"]\n'
 
 
 def test_load_path_options_and_rubylib_come_first_as_in_a_fresh_ruby(runner, tmp_path):

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from test_verification import _tree_with
 
+from toolchain.locks import remove_unless_in_use, replace_dir, set_aside_old
 from toolchain.paths import RUBY_SUPPORT
 from toolchain.run.launcher import request
+from toolchain.run.runner import DEFAULT_PROFILE, Artifact, artifact_dir
+from toolchain.run.workers import worker_pool
 from toolchain.verify import suites
 
 pytestmark = pytest.mark.e2e
@@ -20,16 +25,19 @@ pytestmark = pytest.mark.e2e
 PARENT = """
 require "/harness/child_bridge"
 require "json"
-out, err, status = WasiChildBridge.run(ARGV, env: {"GREETING" => "hi"}, stdin: "from stdin", chdir: "/work")
+out, err, status = WasiChildBridge.run(ARGV, program: "/usr/local/bin/ruby", env: {"GREETING" => "hi"},
+                                       stdin: "from stdin", chdir: "/work", merged: ENV["MERGED"] == "1")
 puts JSON.generate(out: out, err: err, exited: status.exited?, code: status.exitstatus,
-                   signaled: status.signaled?, termsig: status.termsig, success: status.success?)
+                   signaled: status.signaled?, termsig: status.termsig, success: status.success?,
+                   pid: status.pid, equal_to_i: status == status.to_i)
 """
 
 
-def _parent(tmp_path: Path, child_argv: list[str], timeout: float = 60) -> dict:
+def _parent(tmp_path: Path, child_argv: list[str], timeout: float = 60, merged: bool = False) -> dict:
     (tmp_path / "parent.rb").write_text(PARENT)
     answer = request(_socket, ["/work/parent.rb", *child_argv],
-                     [[str(tmp_path), "/work", True], [str(RUBY_SUPPORT), "/harness", False]], {}, timeout, bridge=True)
+                     [[str(tmp_path), "/work", True], [str(RUBY_SUPPORT), "/harness", False]],
+                     {"MERGED": "1"} if merged else {}, timeout, bridge=True)
     assert answer["exit_code"] == 0, answer["stderr"].decode()[-2000:]
     return json.loads(answer["stdout"])
 
@@ -57,10 +65,40 @@ def test_a_child_shares_the_parents_directories_and_leaves_no_request_behind(tmp
     assert re.fullmatch(r'\["[0-9a-f]+-1\.(stdin|stdout|stderr|taken)"(, "[0-9a-f]+-1\.\w+")*\]', result["out"])
 
 
+def test_a_child_is_run_as_the_program_named_and_its_status_reads_as_natively(tmp_path):
+    result = _parent(tmp_path, ["no-such-script.rb"])
+    assert result["err"].startswith("/usr/local/bin/ruby: No such file or directory -- no-such-script.rb"), result
+    assert (result["code"], result["pid"], result["equal_to_i"]) == (1, 42, True)  # 42: every WASI pid
+
+
+def test_merged_output_keeps_the_order_it_was_written_in(tmp_path):
+    child = "3.times { |i| $stdout.print i; $stdout.flush; $stderr.print (i + 65).chr }"
+    result = _parent(tmp_path, ["-e", child], merged=True)
+    assert (result["out"], result["err"]) == ("0A1B2C", "")
+
+
+def test_a_child_killed_by_a_signals_default_action_reads_as_that_signal(tmp_path):
+    # wasi-libc's default action for a fatal signal prints its name and aborts: natively, SIGTERM
+    result = _parent(tmp_path, ["-e", "at_exit { print :cleaned }; raise SignalException, 'TERM'"])
+    assert (result["out"], result["exited"], result["signaled"], result["termsig"]) == ("cleaned", False, True, 15)
+
+
 def test_a_child_that_crashes_reads_as_killed_by_abort(tmp_path):
     # WASI cannot carry an exit status of 126 or more: the runner reports it as a trap
     result = _parent(tmp_path, ["-e", "exit!(200)"])
     assert (result["exited"], result["signaled"], result["termsig"], result["success"]) == (False, True, 6, None)
+
+
+def test_a_child_the_host_cannot_start_reads_as_a_command_that_could_not_run(tmp_path):
+    """wasmtime's WASI passes only UTF-8 environment values (TestRubyOptions#test_rubylib_invalid_encoding
+    gives RUBYLIB="\\xFF"): the child is refused with a shell's 127 and the reason, not reported
+    as a crash."""
+    (tmp_path / "parent.rb").write_text(PARENT.replace('{"GREETING" => "hi"}', '{"RUBYLIB" => "\\xFF"}'))
+    answer = request(_socket, ["/work/parent.rb", "-e", ";"],
+                     [[str(tmp_path), "/work", True], [str(RUBY_SUPPORT), "/harness", False]], {}, 60, bridge=True)
+    result = json.loads(answer["stdout"])
+    assert (result["exited"], result["code"], result["signaled"]) == (True, 127, False), result
+    assert "is not UTF-8" in result["err"] and "RUBYLIB" in result["err"]
 
 
 def test_a_child_its_parent_stopped_waiting_for_is_stopped_with_it(tmp_path):
@@ -111,3 +149,45 @@ def test_ruby_spec_examples_match_mspecs_own_count_and_ruby_exe_runs_children(co
     assert (files_run, examples, outcomes.count("failed"), outcomes.count("error")) == (len(files), len(results), failures, errors)
     assert examples > 5 and outcomes.count("passed") == examples  # every example of -e and -v runs a child ruby
     assert {r.file for r in results} == set(files)
+
+
+REPUBLISHED_PARENT = """
+require "/harness/child_bridge"
+require "set"
+File.write("/sync/ready", "")
+sleep 0.01 until File.exist?("/sync/go")
+require "json"  # after the artifact was published anew under the running parent
+require "ostruct"
+out, err, status = WasiChildBridge.run(["-e", "require 'uri'; print URI('http://x/y').path"], program: "ruby", env: {},
+                                       stdin: "")
+print JSON.generate(child: out, err: err[0, 500], ok: status.success?, parent: OpenStruct.new(a: 1).a)
+"""
+
+
+def test_a_run_keeps_its_tree_while_the_artifact_is_published_anew(tmp_path):
+    """The fresh-machine failure of ruby/spec's command_line batch (a bridged child's `cannot load
+    such file -- bundled_gems`): a run and its children read the artifact's tree by path, and a
+    publish that replaced and removed that tree under them took their standard library away."""
+    published = tmp_path / "artifacts" / "ruby-3.3-full"
+    shutil.copytree(artifact_dir("3.3", DEFAULT_PROFILE), published, symlinks=True)
+    staging = published.with_name(".ruby-3.3-full.staging")
+    shutil.copytree(published, staging, symlinks=True)
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    (tmp_path / "parent.rb").write_text(REPUBLISHED_PARENT)
+    mounts = [[str(tmp_path), "/work", False], [str(sync), "/sync", True], [str(RUBY_SUPPORT), "/harness", False]]
+    answers: list[dict] = []
+    with worker_pool(Artifact(published), 1) as socket:
+        parent = threading.Thread(target=lambda: answers.append(
+            request(str(socket), ["/work/parent.rb"], mounts, {}, 120, bridge=True)))
+        parent.start()
+        deadline = time.monotonic() + 60
+        while not (sync / "ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        replace_dir(staging, published)  # as publishing an artifact does
+        (sync / "go").touch()
+        parent.join()
+    assert answers[0]["exit_code"] == 0, answers[0]["stderr"].decode()[-2000:]
+    assert json.loads(answers[0]["stdout"]) == {"child": "/y", "err": "", "ok": True, "parent": 1}
+    [replaced] = set_aside_old(published)  # kept while the run read it, free once it ended
+    assert remove_unless_in_use(replaced) and not replaced.exists()

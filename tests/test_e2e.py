@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
 import pytest
 from cli import assert_did_no_work, assert_task_printed_wasm, doit, run_cli, task_marks
@@ -17,21 +16,9 @@ from toolchain.compile import cruby
 from toolchain.errors import UserError
 from toolchain import digests
 from toolchain.inputs import recipe, source
-from toolchain.run.runner import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir
+from toolchain.run.runner import DEFAULT_PROFILE, Mount, RubyWasm
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="session")
-def default_build() -> subprocess.CompletedProcess:
-    result = doit("ruby_wasm")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
-@pytest.fixture(scope="session")
-def artifact(default_build) -> Artifact:
-    return Artifact(artifact_dir("3.3", DEFAULT_PROFILE))
 
 
 @pytest.fixture(scope="session")

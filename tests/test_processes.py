@@ -221,3 +221,36 @@ def test_concurrent_doit_runs_on_an_empty_cache_share_its_toolchain_and_database
     assert not list((private_cache / "toolchains").glob(".*.partial"))
     with sqlite3.connect(private_cache / "doit.sqlite3") as database:
         assert database.execute("select task_id from doit").fetchall() == [("toolchain",)]
+
+
+WORKER_POOL = """
+import sys, time
+from pathlib import Path
+from toolchain.run.runner import Artifact
+from toolchain.run.workers import worker_pool
+with worker_pool(Artifact(Path(sys.argv[1])), 2):
+    print("pool up", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_killing_a_process_running_suites_stops_its_wasm_workers(artifact):
+    run = Background(WORKER_POOL, str(artifact.directory))
+    run.wait_for("pool up", timeout=300)
+    workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True,
+                                                  text=True).stdout.split()]
+    assert len(workers) == 2
+    run.process.send_signal(signal.SIGKILL)
+    run.finish()
+    deadline = time.monotonic() + 10
+    while any(map(alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if alive(pid)], "workers outlived their pool"
+
+
+def alive(pid: int) -> bool:
+    """Running, or stopped but not yet ended (a zombie waiting to be reaped has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -46,6 +46,20 @@ def test_a_test_that_prints_without_a_newline_still_finishes():
         ("TestGemInstaller#test_hang", "error")]
 
 
+def test_names_with_spaces_and_a_leak_report_after_the_time_are_read():
+    # test/prism/fuzzer_test.rb names its tests with spaces; a leak check may follow the time
+    output = ('[1/3] Prism::FuzzerTest#"test_fuzzer_incomplete escaped string" = 0.00 s\n'
+              '[2/3] TestGemGemcutterUtilities#test_api_key = 0.03 sEnvironment variable changed: "HOME"\n'
+              '[3/3] Prism::FuzzerTest#"test_fuzzer_a b" = 0.01 s\n'
+              '  1) Failure:\nPrism::FuzzerTest#"test_fuzzer_a b" [/src/test/prism/fuzzer_test.rb:9]:\nExpected 1\n\n'
+              "Finished tests in 0.1s\n")
+    results = parse_test_all("test/prism/fuzzer_test.rb", output, 1, None)
+    assert [(r.name, r.outcome) for r in results] == [
+        ('Prism::FuzzerTest#"test_fuzzer_incomplete escaped string"', "passed"),
+        ("TestGemGemcutterUtilities#test_api_key", "passed"), ('Prism::FuzzerTest#"test_fuzzer_a b"', "failed")]
+    assert results[2].message == "Expected 1"
+
+
 def test_a_batch_credits_each_test_to_the_file_that_defined_its_class():
     output = ("\n\x1eRUBY-WASM-CLASS TestA test/ruby/test_a.rb\n\n\x1eRUBY-WASM-CLASS TestB test/ruby/test_b.rb\n"
               "\n\x1eRUBY-WASM-CLASS TestA test/ruby/test_c.rb\n"  # reopened elsewhere: the first file keeps it

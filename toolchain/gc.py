@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import pipeline
 from .inputs import lock, providers
-from .locks import held_if_free
+from .locks import SET_ASIDE_OLD, held_if_free, remove_unless_in_use
 from .paths import artifact_root, build_root, cache_root
 from .publish.nightly import RECORD, releases_dir
 from .publish.reproduce import repro_roots
@@ -117,6 +117,13 @@ def unneeded(directory: Path, needed: Callable[[str], bool]) -> Iterator[Garbage
             yield Garbage(entry, size_of(entry))
 
 
+def replaced_artifacts() -> Iterator[Garbage]:
+    """Published directories that a newer publish replaced while a run still read them."""
+    for root in (artifact_root(), repro_roots()[1]):
+        for old in sorted(root.glob(f".*{SET_ASIDE_OLD}*")) if root.is_dir() else ():
+            yield Garbage(old, size_of(old))
+
+
 def garbage(keep_releases: int) -> list[Garbage]:
     builds = needed_build_names()
     downloads = needed_downloads(keep_releases)
@@ -129,11 +136,13 @@ def garbage(keep_releases: int) -> list[Garbage]:
         (cache_root() / "store", downloads.__contains__),
         (cache_root() / "partial", lambda name: name.split("-", 1)[0] in downloads),
     )
-    return [item for directory, needed in areas for item in unneeded(directory, needed)]
+    return [*(item for directory, needed in areas for item in unneeded(directory, needed)), *replaced_artifacts()]
 
 
 def remove(item: Garbage) -> bool:
-    """Remove an entry unless a build holds its lock; False if it was in use."""
+    """Remove an entry unless a build holds its lock (a run, a replaced artifact); False if it was in use."""
+    if SET_ASIDE_OLD in item.path.name:
+        return remove_unless_in_use(item.path)
     with held_if_free(item.path) as free:
         if not free:
             return False

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -87,3 +89,60 @@ def once(guarded: Path, what: str, done: Callable[[], bool], work: Callable[[int
     with held(guarded, what) as lock:
         if not done():
             work(lock)
+
+
+# --- directories in use --------------------------------------------------------------------------
+# A run of ruby.wasm grants the wasm its artifact's tree by path, opened when the run starts; a
+# publish that replaced and removed that tree meanwhile would leave the run (and every child run
+# it starts) with a directory whose files are gone: `cannot load such file` halfway through. So a
+# run holds a shared flock on the artifact directory itself (the lock follows the directory when
+# it is renamed aside), and a replaced directory is removed only when no run holds it; else it
+# stays set aside (`.<name>.old-<n>`) for the next replace or `doit gc`.
+
+SET_ASIDE_OLD = ".old-"
+
+
+@contextlib.contextmanager
+def in_use(directory: Path) -> Iterator[None]:
+    """Hold a shared lock on the directory (which must exist) while the caller reads from it."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_unless_in_use(directory: Path) -> bool:
+    """Remove the directory unless something holds it (in_use); whether it was removed."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return True
+    try:
+        if not _locked_at_once(fd):
+            return False
+        shutil.rmtree(directory, ignore_errors=True)
+        return True
+    finally:
+        os.close(fd)
+
+
+def set_aside_old(final: Path) -> list[Path]:
+    """The directories replace_dir set aside for `final`."""
+    return sorted(final.parent.glob(f".{final.name}{SET_ASIDE_OLD}*"))
+
+
+def replace_dir(staging: Path, final: Path) -> None:
+    """Swap a fully built directory into place. The old one is removed after the swap, unless a
+    run still reads from it: then it is set aside until one that finds it free removes it."""
+    for old in set_aside_old(final):
+        remove_unless_in_use(old)
+    if final.exists():
+        old = next(candidate for candidate in (final.with_name(f".{final.name}{SET_ASIDE_OLD}{n}")
+                                               for n in itertools.count()) if not candidate.exists())
+        final.rename(old)
+        staging.rename(final)
+        remove_unless_in_use(old)
+    else:
+        staging.rename(final)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from ..digests import sha256_file
 from ..errors import SourceUnavailable, UserError
-from ..locks import held
+from ..locks import held, replace_dir
 from ..paths import cache_dir
-from ..steps import replace_dir, say, write_atomic
+from ..steps import say, write_atomic
 from . import remote as remote_
 from .archive import Refused, pack, unpack
 from .trust import Untrusted, sign, verify

@@ -47,7 +47,7 @@ WRAPPED_WASI_CALLS = (
     "path_unlink_file", "path_filestat_set_times", "path_symlink", "path_rename", "path_link",
     "fd_close", "fd_read", "fd_pread", "fd_seek", "fd_tell", "fd_filestat_get", "fd_fdstat_get", "fd_readdir",
     "fd_write", "fd_pwrite", "fd_allocate", "fd_filestat_set_size", "fd_filestat_set_times", "fd_sync",
-    "fd_datasync", "fd_advise", "fd_fdstat_set_flags", "fd_renumber", "random_get", "clock_time_get",
+    "fd_datasync", "fd_advise", "fd_fdstat_set_flags", "fd_renumber", "poll_oneoff", "random_get", "clock_time_get",
 )
 # Where malloc and the emulated mmap get memory, while initializing (see csrc/box_entry.c).
 WRAPPED_LIBC_CALLS = ("mmap", "munmap", "sbrk")

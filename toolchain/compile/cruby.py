@@ -29,6 +29,13 @@ from .phases import KeyedBuild, PhasedBuild, build_environment
 
 STACK_SIZE = 16 * 1024 * 1024
 LDFLAGS = f"-Xlinker --stack-first -Xlinker -z -Xlinker stack-size={STACK_SIZE}"
+# Linked into the programs (ruby.wasm, miniruby, every relink) but not configure's test programs,
+# which lack the wrappers: wasi-libc's path lookups, wrapped so that an empty path is ENOENT
+# (patches/ruby-3.3/0023, in wasm/missing.c). Given to make as EXE_LDFLAGS, which only the
+# programs' link recipes read.
+PROGRAM_LDFLAGS = " ".join(f"-Xlinker --wrap={lookup}"
+                           for lookup in ("__wasilibc_find_relpath", "__wasilibc_find_relpath_alloc"))
+EXE_LDFLAGS = f"EXE_LDFLAGS=$(LDFLAGS) {PROGRAM_LDFLAGS}"
 # CRuby is optimized with -O2, as ruby/ruby.wasm builds it, not for size. Its setjmp, GC stack
 # scan and Fiber switch each unwind the whole C stack with Asyncify into a buffer, and the less a
 # build inlines, the more frames (each with its saved locals) the buffer must hold: with -Oz, and
@@ -36,13 +43,12 @@ LDFLAGS = f"-Xlinker --stack-first -Xlinker -z -Xlinker stack-size={STACK_SIZE}"
 # libraries, which call back into Ruby seldom and from few frames, get -Oz (libraries.OPTFLAGS).
 RUBY_OPTFLAGS = "-O2"
 # Asyncify buffers, in bytes. A setjmp capture saves the locals of the frames up to the nearest
-# vm_exec (patches/ruby-3.3/0005), a few dozen frames, into the jump buffer of each VM tag, which
-# is heap-allocated per tag: CRuby's 6 KB overflowed three nested `require`s when captures went
-# down to the root, and 16 KB is kept. A fiber switch and the GC's stack scan save the whole
-# running stack, into one static buffer each (0007): sized for the deepest stack the 256 KB
-# machine stack limit allows (0006), whose saved locals measured about 0.8 bytes per byte of
-# linear stack.
-ASYNCIFY_BUFFER_SIZES = {"SETJMP": 16 << 10, "FIBER": 512 << 10, "SCAN": 512 << 10}
+# vm_exec or tagged helper (patches/ruby-3.3/0005, 0014), a few dozen frames, into the jump buffer
+# of each VM tag, which is heap-allocated per tag: 16 KB. A fiber switch and the GC's stack scan
+# save the whole running stack, into one static buffer each (0007), sized for the deepest stack
+# the limits allow: the VM stack's frames for recursion through method calls, the 4 MiB machine
+# stack limit (0006) for recursion in C alone.
+ASYNCIFY_BUFFER_SIZES = {"SETJMP": 16 << 10, "FIBER": 16 << 20, "SCAN": 16 << 20}
 ASYNCIFY_CPPFLAGS = " ".join(f"-DWASM_{name}_STACK_BUFFER_SIZE={size}" for name, size in ASYNCIFY_BUFFER_SIZES.items())
 PREFIX = "/usr/local"
 TARGET = "wasm32-wasi"  # RbConfig's arch: names the build's <arch>-fake.rb and its ruby ABI dirs
@@ -120,6 +126,7 @@ class RubyBuild(KeyedBuild):
                                      "key": lib.key} for lib in self.libraries},
             "configure_args": [portable(arg) for arg in self.configure_args()],
             "postlink": POSTLINK,
+            "program_ldflags": PROGRAM_LDFLAGS,
         }
 
     @property
@@ -261,6 +268,6 @@ def build_ruby(build: RubyBuild) -> Path:
         build_library(library)
     build.phases.run("install", f"make -j{os.cpu_count()} install (compile, link, Asyncify)",
                      ["make", f"-j{os.cpu_count()}", "install", f"DESTDIR={build.install_dir}",
-                      f"POSTLINK={POSTLINK}"], cwd=build.build_dir / "obj")
+                      f"POSTLINK={POSTLINK}", EXE_LDFLAGS], cwd=build.build_dir / "obj")
     _name_build_root(build.install_dir)
     return build.install_dir

@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import binary_cache
 from ..digests import sha256_file
 from ..steps import write_atomic
-from .cruby import POSTLINK, RubyBuild, build_ruby
+from .cruby import EXE_LDFLAGS, POSTLINK, RubyBuild, build_ruby
 from .gems import BuiltExtension, ExtensionBuild
 from .libraries import OPTFLAGS, build_library
 from .makevars import MAKE_FRAGMENTS, make_variables
@@ -94,4 +94,4 @@ def relink_command(ruby: RubyBuild, output: Path, objects: Sequence[Path] = (),
     paths = [arg for ext in extensions for arg in ext.libs if arg.startswith("-L")] + [base["EXTLDFLAGS"], ldflags]
     return ["make", "-f", "GNUmakefile", "-f", str(RELINK_MK), f"RELINK_OUT={output}",
             f"EXTOBJS={' '.join(linked)}", f"EXTLIBS={' '.join(libraries)}",
-            f"EXTLDFLAGS={' '.join(filter(None, paths))}", f"POSTLINK={postlink}", str(output)]
+            f"EXTLDFLAGS={' '.join(filter(None, paths))}", f"POSTLINK={postlink}", EXE_LDFLAGS, str(output)]

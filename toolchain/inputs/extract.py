@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 
 from ..errors import UserError
-from ..steps import replace_dir
+from ..locks import replace_dir
 
 AR_MAGIC = b"!<arch>\n"
 AR_HEADER = 60

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from ..locks import once
+from ..locks import once, replace_dir
 from ..paths import cache_dir
-from ..steps import replace_dir, say, step, write_atomic
+from ..steps import say, step, write_atomic
 from . import recipe
 from .extract import extract_tar, single_top_dir
 from .fetch import fetch_recipe

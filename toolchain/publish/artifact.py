@@ -15,9 +15,9 @@ from pathlib import Path
 
 from .. import binary_cache
 from ..digests import sha256_file
-from ..locks import held
+from ..locks import held, replace_dir
 from ..run.runner import Artifact, artifact_path
-from ..steps import replace_dir, say, step, write_atomic
+from ..steps import say, step, write_atomic
 from ..verify.verification import smoke
 from .integrity import SUMS, altered_files, expected_digests
 

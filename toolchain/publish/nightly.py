@@ -22,10 +22,11 @@ from ..errors import UserError
 from ..inputs import fetch, lock, recipe
 from ..inputs.extract import newest_mtime
 from ..digests import sha256_file
+from ..locks import replace_dir
 from ..paths import cache_dir
 from ..pipeline import Product, products
 from ..run.runner import Artifact
-from ..steps import replace_dir, say, step, write_atomic
+from ..steps import say, step, write_atomic
 from ..verify.verification import verification_dir
 from .release import deterministic_tarball, sha256sums
 from .reproduce import reproduce

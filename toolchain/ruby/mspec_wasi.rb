@@ -69,7 +69,7 @@ CUSTOM_MSPEC_FORMATTER = WasiMarkedFormatter
 module WasiRubyExe
   def self.split(command)
     words = Shellwords.split(command)
-    words.shift  # RUBY_EXE
+    program = words.shift  # RUBY_EXE
     redirects, argv = {}, []
     until words.empty?
       word = words.shift
@@ -79,23 +79,25 @@ module WasiRubyExe
       else argv << word
       end
     end
-    [argv, redirects]
+    [program, argv, redirects]
   end
 
   def self.run(command)
-    argv, redirects = split(command)
+    program, argv, redirects = split(command)
     stdin = redirects["<"] ? File.binread(redirects["<"]) : ""
-    out, err, status = WasiChildBridge.run(argv, env: ENV.to_h, stdin: stdin)
-    if redirects[:merge]
-      out += err
-    elsif redirects["2>"]
+    out, err, status = WasiChildBridge.run(argv, program: program, env: ENV.to_h, stdin: stdin,
+                                           merged: redirects[:merge])
+    if redirects["2>"]
       File.binwrite(redirects["2>"], err, mode: "ab") unless redirects["2>"] == File::NULL
     else
-      $stderr.write(err)
+      $stderr.write(err)  # nothing when merged: it is in out, in the order written
     end
     [out.force_encoding(Encoding.default_external), status]
   end
 end
+
+# system(*ruby_exe, ...) starts a child ruby, as ruby_exe does: through the bridge.
+WasiChildBridge.serve_system(RUBY_EXE)
 
 def ruby_exe(code = :not_given, opts = {})
   return RUBY_EXE.split(" ") if code == :not_given

@@ -37,10 +37,10 @@ module EnvUtil
     child_env["RUBYLIB"] = [child_env["RUBYLIB"], RUBYLIB].join(File::PATH_SEPARATOR) if RUBYLIB && child_env["RUBYLIB"]
     env = opt[:unsetenv_others] ? {} : ENV.to_h
     child_env.each { |name, value| value.nil? ? env.delete(name) : env[name] = value }
-    stdout, stderr, status = WasiChildBridge.run(args, env: env, stdin: stdin_data.to_str, chdir: opt[:chdir] || Dir.pwd)
-    if capture_stderr == :merge_to_stdout || opt[:err] == [:child, :out]
-      stdout, stderr = stdout + stderr, nil
-    end
+    merged = capture_stderr == :merge_to_stdout || opt[:err] == [:child, :out]
+    stdout, stderr, status = WasiChildBridge.run(args, program: rubybin, env: env, stdin: stdin_data.to_str,
+                                                 chdir: opt[:chdir] || Dir.pwd, merged: merged)
+    stderr = nil if merged
     stdout = _wasi_deliver(stdout, capture_stdout, opt[:out], STDOUT, encoding)
     stderr = _wasi_deliver(stderr, capture_stderr && capture_stderr != :merge_to_stdout, opt[:err], STDERR, encoding)
     stdout = stdout_filter.call(stdout) if stdout_filter && stdout
@@ -66,6 +66,9 @@ module EnvUtil
   end
   module_function :_wasi_deliver
 end
+
+# A test that runs a child Ruby with system(RbConfig.ruby, ...) gets it through the bridge too.
+WasiChildBridge.serve_system(*[RbConfig.ruby, EnvUtil.rubybin].uniq)
 
 # assert_separately hands the child's result back on an extra pipe (opt[:ios]), except where
 # host_os names Windows, where it comes back on the child's stdout. WASI has no pipes either, so

@@ -8,10 +8,12 @@ the child's output and exit status back. The Ruby side is toolchain/ruby/child_b
 Files in the granted directory (guest path BRIDGE_GUEST, named to the wasm by $RUBY_WASM_BRIDGE),
 one set per child, <id> chosen by the parent:
   <id>.stdin              the child's stdin, written first
-  <id>.request            NUL-separated: chdir, argc, args..., then NAME=value env entries;
-                          renamed into place when complete
-  <id>.stdout, .stderr    the child's output
-  <id>.status             "<exit code>\\n<exit|trap|timeout>\\n<trap message>", renamed into place last
+  <id>.request            NUL-separated: chdir, the program (the child's argv[0]), "separate" or
+                          "merged" (stderr into stdout, in the order written: 2>&1), argc,
+                          args..., then NAME=value env entries; renamed into place when complete
+  <id>.stdout, .stderr    the child's output (.stderr empty when merged)
+  <id>.status             "<exit code>\\n<exit|trap|timeout|signal>\\n<trap message, or the
+                          signal's name>", renamed into place last
 The parent removes them once it has read them. Text, not JSON: the parent must not load a
 library the test under it may be checking for.
 """
@@ -19,15 +21,20 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import re
+import signal
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UserError
 from ..steps import write_atomic
 from .runner import TRAP_EXIT_CODE, Artifact, Mount, RubyWasm, RunResult
 
 BRIDGE_GUEST = "/bridge"
+CANNOT_START_EXIT_CODE = 127  # a shell's status for a command that could not be run
 BRIDGE_ENV = "RUBY_WASM_BRIDGE"
 POLL_SECONDS = 0.005
 
@@ -59,38 +66,69 @@ class ChildRunners:
             runner.engine.increment_epoch()
 
 
-def parse_request(data: bytes) -> tuple[str, list[str], dict[str, str]]:
+@dataclass(frozen=True)
+class ChildRequest:
+    chdir: str
+    program: str
+    merged: bool
+    argv: list[str]
+    env: dict[str, str]
+
+
+def parse_request(data: bytes) -> ChildRequest:
     fields = data.decode("utf-8", "surrogateescape").split("\0")
-    chdir, argc = fields[0], int(fields[1])
-    argv, entries = fields[2:2 + argc], fields[2 + argc:]
+    chdir, program, streams, argc = fields[0], fields[1], fields[2], int(fields[3])
+    argv, entries = fields[4:4 + argc], fields[4 + argc:]
     env = dict(entry.split("=", 1) for entry in entries if "=" in entry)
-    return chdir, argv, env
+    return ChildRequest(chdir, program, streams == "merged", argv, env)
 
 
-def status_text(result: RunResult) -> str:
+# A signal's default action under WASI: wasi-libc prints this, with strsignal's text, then aborts
+# (a trap). The child died of that signal, as natively; its parent is told so. (strsignal's texts
+# are the same in glibc and in the musl code wasi-libc takes them from.)
+SIGNAL_DEATH = re.compile(r"^Program recieved (?:termination|fatal) signal: (.+)$", re.M)
+SIGNALS_BY_TEXT = {signal.strsignal(number): number.name.removeprefix("SIG") for number in signal.Signals
+                   if signal.strsignal(number)}
+
+
+def status_text(result: RunResult, error_output: bytes) -> str:
+    if result.trap and not result.timed_out:
+        deaths = SIGNAL_DEATH.findall(error_output[-4096:].decode(errors="replace"))
+        if deaths and deaths[-1] in SIGNALS_BY_TEXT:
+            return f"{result.exit_code}\nsignal\n{SIGNALS_BY_TEXT[deaths[-1]]}"
     how = "timeout" if result.timed_out else "trap" if result.trap else "exit"
     return f"{result.exit_code}\n{how}\n{result.trap or ''}"
 
 
 def run_child(base: Path, runners: ChildRunners, mounts: list[Mount], timeout: float) -> RunResult:
-    chdir, argv, env = parse_request(base.with_suffix(".taken").read_bytes())
+    request = parse_request(base.with_suffix(".taken").read_bytes())
+    stdout = base.with_suffix(".stdout")
+    stderr = stdout if request.merged else base.with_suffix(".stderr")
+    if request.merged:
+        base.with_suffix(".stderr").touch()
     with runners.runner() as runner:
-        return runner.run(["-C", chdir, *argv], env=env, mounts=mounts, timeout=timeout,
-                          stdin=base.with_suffix(".stdin"), stdout=base.with_suffix(".stdout"),
-                          stderr=base.with_suffix(".stderr"))
+        return runner.run(["-C", request.chdir, *request.argv], env=request.env, mounts=mounts, timeout=timeout,
+                          stdin=base.with_suffix(".stdin"), stdout=stdout, stderr=stderr, program=request.program)
 
 
 def serve_child(taken: Path, runners: ChildRunners, mounts: list[Mount], timeout: float) -> None:
     """Run the child and answer; a request the host cannot run still gets an answer, a failed
-    one, so that its parent does not wait for ever."""
+    one, so that its parent does not wait for ever: one the runner refuses (an environment value
+    wasmtime cannot pass) as a command that could not start (exit 127, the reason on its stderr),
+    anything else as a crash."""
     base = taken.with_suffix("")
     try:
         result = run_child(base, runners, mounts, timeout)
+    except UserError as refused:
+        base.with_suffix(".stdout").touch()
+        base.with_suffix(".stderr").write_text(f"ruby: {refused}\n")
+        result = RunResult(CANNOT_START_EXIT_CODE)
     except Exception as error:  # noqa: BLE001 - the parent is told, whatever it was
         for output in (".stdout", ".stderr"):
             base.with_suffix(output).touch()
         result = RunResult(TRAP_EXIT_CODE, trap=f"the bridge could not run this child: {error!r}")
-    write_atomic(base.with_suffix(".status"), status_text(result).encode("utf-8", "surrogateescape"))
+    error_output = base.with_suffix(".stderr").read_bytes() or base.with_suffix(".stdout").read_bytes()
+    write_atomic(base.with_suffix(".status"), status_text(result, error_output).encode("utf-8", "surrogateescape"))
     taken.unlink()
 
 

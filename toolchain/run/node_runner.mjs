@@ -5,10 +5,18 @@
 //
 // The module's exit status is this process's. Node compiles the module on every run (it keeps no
 // compiled code between processes), so its start-up is not the wasm's own.
+//
+// The module runs in a worker thread with a 96 MiB stack: V8 keeps wasm frames on the thread's
+// own stack (under 1 MiB on the main thread), and deep recursion in CRuby's C code needs the room
+// the project's wasmtime runner gives it (toolchain/run/runner.py, MAX_WASM_STACK), so that it
+// ends in Ruby's SystemStackError rather than in a RangeError that kills the module.
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { argv, exit, stderr } from "node:process";
 import { WASI } from "node:wasi";
+import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
+
+const STACK_MIB = 96;
 
 function usage(problem) {
   stderr.write(`node_runner.mjs: ${problem}\nusage: node node_runner.mjs [--dir HOST[::GUEST]]... ` +
@@ -38,14 +46,29 @@ function parse(args) {
   return { preopens, env, module: args[i], args: args.slice(i + 1) };
 }
 
-const options = parse(argv.slice(2));
-const wasi = new WASI({
-  version: "preview1",
-  args: ["ruby", ...options.args],
-  env: options.env,
-  preopens: options.preopens,
-  returnOnExit: true,
-});
-const module = await WebAssembly.compile(await readFile(options.module));
-const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
-exit(wasi.start(instance));
+async function run(options) {
+  const wasi = new WASI({
+    version: "preview1",
+    args: ["ruby", ...options.args],
+    env: options.env,
+    preopens: options.preopens,
+    returnOnExit: true,
+  });
+  const module = await WebAssembly.compile(await readFile(options.module));
+  const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
+  return wasi.start(instance);
+}
+
+if (isMainThread) {
+  const worker = new Worker(new URL(import.meta.url), {
+    workerData: parse(argv.slice(2)),
+    resourceLimits: { stackSizeMb: STACK_MIB },
+  });
+  worker.on("message", (status) => exit(status));
+  worker.on("error", (error) => {
+    stderr.write(`node_runner.mjs: the module failed: ${error.stack || error}\n`);
+    exit(134);
+  });
+} else {
+  parentPort.postMessage(await run(workerData));
+}

@@ -7,21 +7,28 @@ first run pays for it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import wasmtime
+from wasmtime import _bindings
 
-from ..errors import UserError
 from ..digests import file_identity, settled, sha256_file
+from ..errors import UserError
+from ..locks import in_use
 from ..paths import artifact_root, cache_dir
 from ..publish.integrity import altered_files, expected_digests
 from ..steps import say, write_atomic
+
+T = TypeVar("T")
 
 def installed_version(module: object, distribution: str) -> str:
     """The installed version of a module's distribution, from its dist-info directory beside it:
@@ -35,10 +42,15 @@ def installed_version(module: object, distribution: str) -> str:
 
 
 WASMTIME_VERSION = installed_version(wasmtime, "wasmtime")
-# Each Ruby-level block call nests several C frames on wasm's own call stack, which wasmtime
-# caps at 512 KiB by default: `[1].map { ... }` nested 200 deep ran out of it. 2 MiB, the most
-# wasmtime allows without a larger async stack, takes that past 500.
-MAX_WASM_STACK = 2 << 20
+# The engine's call stack for wasm frames. Deep recursion in C (inspect, ==, Marshal of deep data)
+# keeps most of its locals in wasm locals, so each level costs this stack far more than the linear
+# stack Ruby's own check measures: 64 MiB keeps that check's SystemStackError (at the 4 MiB
+# machine stack limit or the VM stack's last frame) ahead of the engine's trap. wasmtime refuses
+# a max_wasm_stack above its async stack size, which wasmtime-py does not expose; it is set
+# through the C API. wasmtime runs wasm on the calling thread's native stack, so each run gets a
+# thread with room for it.
+MAX_WASM_STACK = 64 << 20
+NATIVE_STACK = MAX_WASM_STACK + (16 << 20)
 ENGINE_SETTINGS = f"epoch-interruption-stack{MAX_WASM_STACK}"  # part of the compiled-module key
 TRAP_EXIT_CODE = 134
 TIMEOUT_EXIT_CODE = 124
@@ -127,8 +139,35 @@ class RunResult:
 def make_engine() -> wasmtime.Engine:
     config = wasmtime.Config()
     config.epoch_interruption = True  # lets a timeout stop a wasm that never returns
+    _bindings.wasmtime_config_async_stack_size_set(config.ptr(), MAX_WASM_STACK)
     config.max_wasm_stack = MAX_WASM_STACK
     return wasmtime.Engine(config)
+
+
+_STACK_SIZE = threading.Lock()  # threading.stack_size is process-wide: set, start, restore
+
+
+def on_wasm_stack(call: Callable[[], T]) -> T:
+    """call() on a thread whose native stack holds MAX_WASM_STACK of wasm frames; its result or
+    its exception."""
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # noqa: BLE001 - handed to the caller as it was
+            outcome["error"] = error
+    with _STACK_SIZE:
+        previous = threading.stack_size(NATIVE_STACK)
+        try:
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
 
 
 def compiled_path(digest: str) -> Path:
@@ -181,22 +220,28 @@ class RubyWasm:
         self.pre = linker.instantiate_pre(compiled_module(self.engine, self.artifact.wasm, digest))
 
     def _wasi(self, argv: Sequence[str], env: Mapping[str, str], mounts: Sequence[Mount],
-              stdout: Path | None, stderr: Path | None, stdin: Path | None) -> wasmtime.WasiConfig:
+              stdout: Path | None, stderr: Path | None, stdin: Path | None, program: str,
+              outputs: contextlib.ExitStack) -> wasmtime.WasiConfig:
         wasi = wasmtime.WasiConfig()
-        wasi.argv = ["ruby", *argv]
-        wasi.env = list(env.items())
+        wasi.argv = [program, *utf8_only("argument", argv)]
+        wasi.env = [(name, utf8_only(f"environment variable {name}'s value", [value])[0]) for name, value in env.items()]
         if stdin:
             wasi.stdin_file = str(stdin)
         elif not stdout:  # an interactive run reads our stdin; captured runs get an empty one
             wasi.inherit_stdin()
-        if stdout:
-            wasi.stdout_file = str(stdout)
+        if stdout and stderr == stdout:  # one file, written in the order the program writes (2>&1)
+            merged = outputs.enter_context(stdout.open("wb"))
+            wasi.stdout_custom = merged.write
+            wasi.stderr_custom = merged.write
         else:
-            wasi.inherit_stdout()
-        if stderr:
-            wasi.stderr_file = str(stderr)
-        else:
-            wasi.inherit_stderr()
+            if stdout:
+                wasi.stdout_file = str(stdout)
+            else:
+                wasi.inherit_stdout()
+            if stderr:
+                wasi.stderr_file = str(stderr)
+            else:
+                wasi.inherit_stderr()
         # Ruby's load path is compiled in as /usr/local/lib/ruby: the artifact's tree is the guest's /.
         if self.artifact.has_tree:
             wasi.preopen_dir(str(self.artifact.root), "/", False)
@@ -206,23 +251,29 @@ class RubyWasm:
 
     def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
             mounts: Sequence[Mount] = (), stdout: Path | None = None, stderr: Path | None = None,
-            timeout: float | None = None, memory_limit: int | None = None, stdin: Path | None = None) -> RunResult:
-        """Run ruby with argv; stdin comes from the given file (or ours, or nothing when output is
-        captured), stdout/stderr go to the given files or to ours. memory_limit caps linear
-        memory, in bytes: past it memory.grow fails, and Ruby raises NoMemoryError."""
-        store = wasmtime.Store(self.engine)
-        if memory_limit is not None:
-            store.set_limits(memory_size=memory_limit)
-        store.set_wasi(self._wasi(argv, env or {}, mounts, stdout, stderr, stdin))
-        store.set_epoch_deadline(1 if timeout is not None else NO_DEADLINE)
-        finished = threading.Event()
-        if timeout is not None:
-            threading.Thread(target=self._interrupt_after, args=(timeout, finished), daemon=True).start()
-        try:
-            exports = self.pre.instantiate(store).exports(store)
-            result = self._start(store, exports["_start"], timeout)
-        finally:
-            finished.set()
+            timeout: float | None = None, memory_limit: int | None = None, stdin: Path | None = None,
+            program: str = "ruby") -> RunResult:
+        """Run ruby with argv (`program` is its argv[0]); stdin comes from the given file (or ours,
+        or nothing when output is captured), stdout/stderr go to the given files or to ours (both
+        to one file if they are the same path, in the order written). memory_limit caps linear
+        memory, in bytes: past it memory.grow fails, and Ruby raises NoMemoryError. The artifact's
+        tree stays whole while it runs, though the artifact be published anew (locks.in_use)."""
+        with contextlib.ExitStack() as outputs:
+            if self.artifact.has_tree:
+                outputs.enter_context(in_use(self.artifact.directory))
+            store = wasmtime.Store(self.engine)
+            if memory_limit is not None:
+                store.set_limits(memory_size=memory_limit)
+            store.set_wasi(self._wasi(argv, env or {}, mounts, stdout, stderr, stdin, program, outputs))
+            store.set_epoch_deadline(1 if timeout is not None else NO_DEADLINE)
+            finished = threading.Event()
+            if timeout is not None:
+                threading.Thread(target=self._interrupt_after, args=(timeout, finished), daemon=True).start()
+            try:
+                exports = self.pre.instantiate(store).exports(store)
+                result = on_wasm_stack(lambda: self._start(store, exports["_start"], timeout))
+            finally:
+                finished.set()
         memory = exports["memory"]
         assert isinstance(memory, wasmtime.Memory)
         result.memory_bytes = memory.data_len(store)
@@ -308,6 +359,30 @@ def parse_env(specs: Sequence[str]) -> dict[str, str]:
     return env
 
 
+def utf8_only(what: str, strings: Sequence[str]) -> list[str]:
+    """The strings, each checked to be UTF-8: wasmtime's WASI carries no other argument or
+    environment value (a host string of other bytes arrives with surrogate escapes)."""
+    for string in strings:
+        try:
+            string.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = string.encode("utf-8", "surrogateescape")
+            raise UserError(f"The {what} {shown!r} is not UTF-8, and wasmtime's WASI passes only UTF-8 arguments "
+                            "and environment values to a wasm program. Give it as UTF-8.") from None
+    return list(strings)
+
+
+def terminal_env(given: Mapping[str, str]) -> dict[str, str]:
+    """What a run on the user's terminal is told of it, unless --env says otherwise: the terminal
+    a WASI program sees cannot be switched to raw mode (it stays the host's, line by line and
+    echoed), which is what TERM=dumb means to reline and irb; and its size, which it cannot ask."""
+    if not sys.stdin.isatty():
+        return {}
+    size = shutil.get_terminal_size()
+    defaults = {"TERM": "dumb", "LINES": str(size.lines), "COLUMNS": str(size.columns)}
+    return {name: value for name, value in defaults.items() if name not in given}
+
+
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) == 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MiB above 0")
@@ -336,7 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         artifact = Artifact(options.artifact or artifact_dir(options.ruby, options.profile))
     try:
         runner = RubyWasm(artifact, allow_modified=options.allow_modified)
-        result = runner.run(ruby_args, env=parse_env(options.env),
+        env = parse_env(options.env)
+        result = runner.run(ruby_args, env={**terminal_env(env), **env},
                             mounts=[Mount.parse(spec) for spec in options.dir],
                             memory_limit=None if options.max_memory is None else options.max_memory << 20)
     except UserError as error:

@@ -20,6 +20,7 @@ import argparse
 import base64
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..guard import die_with
 from .bridge import BRIDGE_ENV, ChildRunners, child_bridge
 from .runner import Artifact, Mount, RubyWasm, RunResult
 
@@ -75,7 +77,8 @@ def _serve(listener: socket.socket, artifact: Artifact) -> None:
 
 def _start_worker(listener: socket.socket, artifact: Artifact) -> subprocess.Popen:
     fd = listener.fileno()
-    command = [sys.executable, "-m", "toolchain.run.workers", "--fd", str(fd), str(artifact.directory)]
+    command = [sys.executable, "-m", "toolchain.run.workers", "--fd", str(fd), "--parent", str(os.getpid()),
+               str(artifact.directory)]
     return subprocess.Popen(command, pass_fds=[fd], stdin=subprocess.DEVNULL)
 
 
@@ -100,8 +103,13 @@ def worker_pool(artifact: Artifact, workers: int) -> Iterator[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve wasm run requests on an inherited socket.")
     parser.add_argument("--fd", type=int, required=True, help="listening socket's file descriptor")
+    parser.add_argument("--parent", type=int, required=True, help="the pool's process, which this one dies with")
     parser.add_argument("artifact", type=Path)
     options = parser.parse_args()
+    # A worker dies with the process that started its pool, however that one dies (a killed
+    # `doit verify`), as guarded build commands do; the pool is started by, and lives in, one
+    # thread of that process, which the kernel ties the signal to.
+    die_with(options.parent)
     _serve(socket.socket(fileno=options.fd), Artifact(options.artifact))
 
 

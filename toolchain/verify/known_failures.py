@@ -24,13 +24,16 @@ from .suites import SUITES, EndurancePlan, EnduranceProgram, TestResult
 
 PLANS_DIR = PROJECT_ROOT / "verification"
 ENDURANCE_DIR = PLANS_DIR / "endurance"
-# process/spawn: a child process the bridge cannot serve (one talked to while it runs, or not a
-# Ruby); fork, signal and shell: what the issue of child processes leaves to the host OS.
-# omitted: a feature this build leaves out on purpose (its recipe says why), not a WASI limit
-# box: what a pre-initialized box fixes at build time (its start-up, RubyGems among it), listed in
-# verification/box-ruby-<series>.toml for the runs against a box only
+# The reason categories of known failures, [[not_run]] and [[excluded]] entries (the one list the
+# plans, triage and README refer to). process/spawn: a child process the bridge cannot serve (one
+# talked to while it runs, or not a Ruby); fork, signal and shell: what the issue of child
+# processes leaves to the host OS. omitted: a feature this build leaves out on purpose (its recipe
+# says why), not a WASI limit. layout: the test assumes CRuby's source tree around it (lib/ beside
+# test/, paths that sort as in a checkout), where the artifact runs its installed library and the
+# tree is granted at /src. box: what a pre-initialized box fixes at build time (its start-up,
+# RubyGems among it), listed in verification/box-ruby-<series>.toml for the runs against a box only.
 CATEGORIES = ("thread", "ractor", "process/spawn", "fork", "signal", "shell", "socket", "io-reopen",
-              "wasm-limit", "omitted", "box", "bug")
+              "wasm-limit", "omitted", "layout", "box", "bug")
 ENTRY_FIELDS = {"suite", "file", "test", "reason", "why"}
 NOT_RUN_FIELDS = ENTRY_FIELDS - {"test"}
 SPEC_ROOT = "spec/"  # by_extension paths under it select ruby/spec files, the others test-all's

@@ -136,9 +136,12 @@ def run_bootstraptest(context: SuiteContext, files: list[str] | None = None) -> 
 
 # --- test-all -------------------------------------------------------------------------------
 
-PROGRESS = re.compile(r"^\[\s*\d+/\d+\] (\S+#\S+?)(?= = [\d.]+ s$|$)", re.M)
-DONE = re.compile(r" = [\d.]+ s$", re.M)
-PROBLEM = re.compile(r"^\s*\d+\) (Failure|Error|Skipped):\n(\S+#\S+?)(?: \[[^\n]*\])?:\n(.*?)"
+# A test's name: Class#method, or Class#"method" when the method's name has spaces (defined with
+# define_method). Its time may be followed by what a leak check printed, on the same line.
+TEST_NAME = r'\S+#(?:"[^\n]*?"|\S+?)'
+PROGRESS = re.compile(rf"^\[\s*\d+/\d+\] ({TEST_NAME})(?= = [\d.]+ s|$)", re.M)
+DONE = re.compile(r" = [\d.]+ s")
+PROBLEM = re.compile(rf"^\s*\d+\) (Failure|Error|Skipped):\n({TEST_NAME})(?: \[[^\n]*\])?:\n(.*?)"
                      r"(?=^\s*\d+\) (?:Failure|Error|Skipped):|^Finished tests|\Z)", re.M | re.S)
 OUTCOMES = {"Failure": "failed", "Error": "error", "Skipped": "skipped"}
 CLASS_MARK = re.compile(r"^\x1eRUBY-WASM-CLASS (\S+) (\S+)$", re.M)  # written by wasi_harness.rb
@@ -198,13 +201,14 @@ def batch_timeout(files: int) -> float:
 def _run_file_in_wasm(context: SuiteContext, file: str, argv: list[str], env: dict[str, str],
                       attempt: int, timeout: float = TEST_FILE_TIMEOUT) -> tuple[str, dict]:
     """One wasm run of a test file, with the source tree at /src, the harness files at /harness,
-    each test library at /testlib<n> and a scratch /tmp; the output is logged. (Top-level names:
-    a directory granted at /a/b would leave /a unresolvable to Ruby's realpath.)"""
+    each test library at /testlib<n> and a scratch /tmp, which is also HOME (a native run has a
+    home); the output is logged. (Top-level names: a directory granted at /a/b would leave /a
+    unresolvable to Ruby's realpath.)"""
     scratch = Path(tempfile.mkdtemp(dir=context.workdir))
     mounts = [[str(context.source), "/src", False], [str(RUBY_SUPPORT), "/harness", False],
               [str(scratch), "/tmp", True],
               *[[str(lib), f"/testlib{n}", False] for n, lib in enumerate(context.test_libs)]]
-    answer = request(str(context.socket), argv, mounts, {"TMPDIR": "/tmp", **env}, timeout, bridge=True)
+    answer = request(str(context.socket), argv, mounts, {"TMPDIR": "/tmp", "HOME": "/tmp", **env}, timeout, bridge=True)
     output = answer["stdout"].decode(errors="replace") + answer["stderr"].decode(errors="replace")
     log = context.workdir / f"{UNSAFE_IN_NAME.sub('_', file)}.{attempt}.log"
     log.write_text(output + (f"\nwasm trap: {answer['trap']}\n" if answer["trap"] else ""))
@@ -217,7 +221,8 @@ def run_test_all_once(context: SuiteContext, unit: str, excluded: list[str], att
     harness, which loads them all into one process as its own workers do; `excluded` are regexps
     of test names (Class#method) not to run."""
     files = context.batches.get(unit, [unit])
-    argv = ["-r/harness/wasi_harness.rb", "/src/test/runner.rb", "-v", "--tty=no", "--show-skip",
+    # From the scratch directory, as test-all runs natively from its build directory, not from /.
+    argv = ["-C/tmp", "-r/harness/wasi_harness.rb", "/src/test/runner.rb", "-v", "--tty=no", "--show-skip",
             "--test-order=sorted", *[f"-n!/{pattern}/" for pattern in excluded], *[f"/src/{file}" for file in files]]
     env = {"RUBY_TEST_SOURCE": "/src", "GEM_TEST_TMPDIR": "/tmp/rubygems"}  # RubyGems' tests: not under /src
     output, answer = _run_file_in_wasm(context, unit, argv, env, attempt, batch_timeout(len(files)))
@@ -324,7 +329,7 @@ def parse_mspec(batch: str, output: str, exit_code: int, trap: str | None) -> li
 def run_mspec_once(context: SuiteContext, batch: str, excluded: list[str], attempt: int) -> list[TestResult]:
     """One run of a directory of specs with mspec-run, its config the tree's default.mspec."""
     exclusion = [argument for pattern in excluded for argument in ("-P", pattern)]
-    argv = ["/src/spec/mspec/bin/mspec-run", "-B", f"/src/{SPEC_DIR}/default.mspec", "-f", "/harness/mspec_wasi.rb",
+    argv = ["-C/tmp", "/src/spec/mspec/bin/mspec-run", "-B", f"/src/{SPEC_DIR}/default.mspec", "-f", "/harness/mspec_wasi.rb",
             *exclusion, *[f"/src/{file}" for file in context.batches[batch]]]
     env = {"MSPEC_RUNNER": "1", "SPEC_TEMP_DIR": "/tmp/rubyspec_temp"}
     output, answer = _run_file_in_wasm(context, batch, argv, env, attempt)

@@ -31,7 +31,7 @@ RULES = [
     (r"^test/-ext-/|cannot load such file -- -test-/", "omitted",
      "Needs a C extension from ext/-test-, which only CRuby's own test build compiles; no artifact links it."),
     (r"cannot load such file -- io/console|Could not find 'io-console'", "omitted",
-     "Needs io/console, which no profile builds: wasi-libc has no termios."),
+     "Needs io/console, which the minimal profile does not build (default and full do)."),
     (r"cannot load such file -- fiddle", "omitted", "Needs fiddle, which no profile builds: libffi has no WASI port."),
     (r"(?i)ractor", "ractor", "Ractors need native threads, which CRuby on wasm32-wasi does not have."),
     (r"Thread|initialize\(\) function is unimplemented|start\(\) function is unimplemented|"

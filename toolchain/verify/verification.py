@@ -19,6 +19,11 @@ from .reports import table, write_reports
 from .suites import FILE_SUITES, SuiteContext, SuiteRun, TestResult, batches, run_suite
 
 SMOKE_SCRIPT = RUBY_SUPPORT / "smoke.rb"
+# The host side of the harness: how a suite's runs are started, granted, bridged and parsed. A
+# suite's kept results depend on these as on the Ruby side (RUBY_SUPPORT), or a change to them
+# would be hidden by results kept from before it.
+HOST_HARNESS = tuple(Path(__file__).parent.parent / module for module in (
+    "verify/suites.py", "run/runner.py", "run/bridge.py", "run/workers.py", "run/launcher.py"))
 SMOKE_TIMEOUT = 300
 
 
@@ -86,13 +91,14 @@ class Verification:
 
     def suite_key(self, suite: str) -> str:
         """Everything a suite's results depend on: the artifact (its wasm and its tree), the engine
-        that runs it, the harness, and what the plan runs (the suite's files, the tests excluded,
-        the endurance programs), but not the known failures, which only judge the results."""
+        that runs it, the harness (its Ruby and its host side), and what the plan runs (the suite's
+        files, the tests excluded, the endurance programs), but not the known failures, which only
+        judge the results."""
         outputs = json.loads(self.artifact.manifest.read_text())["outputs"]
         digest = hashlib.sha256(f"wasmtime {WASMTIME_VERSION} {ENGINE_SETTINGS}\n{suite}\n".encode())
         digest.update(json.dumps(outputs, sort_keys=True).encode())
         endurance = self.plan.endurance.programs if self.plan.endurance else ()
-        for path in [*sorted(RUBY_SUPPORT.glob("*.rb")), *(p.path for p in endurance)]:
+        for path in [*sorted(RUBY_SUPPORT.glob("*.rb")), *HOST_HARNESS, *(p.path for p in endurance)]:
             digest.update(path.name.encode() + b"\0" + sha256_file(path).encode())
         digest.update(json.dumps({
             "files": self.plan.selection(self.extensions, self.source, suite) if suite in FILE_SUITES else [],
@@ -164,13 +170,16 @@ def suite_run(verification: Verification, suite: str, workers: int) -> SuiteRun:
     work.mkdir(parents=True)
     files = plan.selection(verification.extensions, verification.source, suite)
     endurance = plan.endurance.for_extensions(verification.extensions) if plan.endurance else None
+    key = verification.suite_key(suite)  # of the artifact as the run starts
     with worker_pool(verification.artifact, workers) as socket:
         context = SuiteContext(socket, verification.source, verification.host_ruby, work, workers,
                                verification.test_libs, tuple(plan.load_path), batches(suite, files))
         with step(f"{suite} ({workers} workers)"):
             run = run_suite(context, suite, files, plan.excluded, endurance)
-    stored = {"key": verification.suite_key(suite), "seconds": run.seconds,
-              "results": [asdict(result) for result in run.results]}
+    if verification.suite_key(suite) != key:
+        raise UserError(f"{verification.artifact.directory.name} was published anew while {suite} ran against it, "
+                        f"so its results mix two artifacts and are not kept. Run the suite again (logs: {work}).")
+    stored = {"key": key, "seconds": run.seconds, "results": [asdict(result) for result in run.results]}
     write_atomic(results_path(verification.artifact.directory.name, suite), json.dumps(stored).encode())
     return run
 

@@ -8,7 +8,7 @@
  *
  * A run of a snapshot renews what belongs to the run and not to the build: the environment
  * and the preopened directories (wasi-libc read both in its constructors, at build time),
- * the random seed, the time zone, whether stdio is a terminal, RubyGems' paths when the
+ * the hash seed (and every table hashed with it), the random seed, the time zone, whether stdio is a terminal, RubyGems' paths when the
  * environment sets them; then it reads the run's arguments as `ruby` does.
  *
  * Linked without crt1 (-nostartfiles): this file is the module's start, so that wasm-ld does
@@ -34,6 +34,8 @@ int __wasilibc_register_preopened_fd(int fd, const char *prefix);
 int rb_wasm_rt_start(int (main)(int argc, char **argv), int argc, char **argv);
 int ruby_box_preinit(void);
 void ruby_reset_timezone(const char *);
+void Init_RandomSeedCore(void);
+void rb_renew_hash_tables(void);
 void rb_box_vfs_mount(void);
 
 extern const char rb_box_preload[];     /* Ruby run after start-up, before the snapshot */
@@ -232,6 +234,11 @@ static int with_entry(int argc, char **argv) {
 }
 
 static VALUE renew_ruby_state(VALUE unused) {
+    /* A hash seed of the run's own, from the host's random source: the snapshot's would be the
+     * same in every run of the box, and readable from its file. Every table hashed with the old
+     * one is hashed again (patches/ruby-3.3-box/0003). */
+    Init_RandomSeedCore();
+    rb_renew_hash_tables();
     ruby_reset_timezone(getenv("TZ"));
     rb_funcall(rb_cRandom, rb_intern("srand"), 0); /* a fresh seed from the host's random source */
     /* Ruby marked each stdio stream a terminal or not when it created them, at build time. The

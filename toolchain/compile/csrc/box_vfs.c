@@ -359,3 +359,54 @@ __wasi_errno_t WRAP(fd_renumber)(__wasi_fd_t fd, __wasi_fd_t to) {
     if (is_vfs_fd(fd) || is_vfs_fd(to)) return __WASI_ERRNO_NOTSUP;
     return REAL(fd_renumber)(fd, to);
 }
+
+/* Waiting on descriptors (IO.select, IO#wait_readable): the image's files are always ready, as a
+ * host's regular files are, reading up to their end and writing to an error. Their events are
+ * answered here; the other subscriptions go to the host, which is told not to wait when an image
+ * file is ready already. */
+#define READY_NOW ((__wasi_userdata_t)0x626f782d766673ull) /* the zero-timeout clock added for that */
+
+static __wasi_event_t vfs_event(const __wasi_subscription_t *sub) {
+    __wasi_event_t event = { .userdata = sub->userdata, .error = __WASI_ERRNO_SUCCESS, .type = sub->u.tag };
+    if (sub->u.tag == __WASI_EVENTTYPE_FD_READ) {
+        const open_file_t *file = vfs_file(sub->u.u.fd_read.file_descriptor);
+        const entry_t *e = &entries()[file->entry];
+        event.fd_readwrite.nbytes = e->kind == KIND_FILE && file->offset < e->size ? e->size - file->offset : 0;
+    }
+    return event;
+}
+
+static bool vfs_subscription(const __wasi_subscription_t *sub) {
+    return (sub->u.tag == __WASI_EVENTTYPE_FD_READ && is_vfs_fd(sub->u.u.fd_read.file_descriptor)) ||
+           (sub->u.tag == __WASI_EVENTTYPE_FD_WRITE && is_vfs_fd(sub->u.u.fd_write.file_descriptor));
+}
+
+__wasi_errno_t REAL(poll_oneoff)(const __wasi_subscription_t *, __wasi_event_t *, __wasi_size_t, __wasi_size_t *);
+__wasi_errno_t WRAP(poll_oneoff)(const __wasi_subscription_t *in, __wasi_event_t *out, __wasi_size_t n,
+                                 __wasi_size_t *nevents) {
+    __wasi_size_t ready = 0;
+    for (__wasi_size_t i = 0; i < n; i++) ready += vfs_subscription(&in[i]);
+    if (ready == 0) return REAL(poll_oneoff)(in, out, n, nevents);
+    __wasi_subscription_t *host = malloc(sizeof(*host) * (n - ready + 1));
+    __wasi_event_t *answered = malloc(sizeof(*answered) * (n - ready + 1));
+    if (!host || !answered) {
+        free(host), free(answered);
+        return __WASI_ERRNO_NOMEM;
+    }
+    __wasi_size_t asked = 0, count = 0;
+    for (__wasi_size_t i = 0; i < n; i++) {
+        if (vfs_subscription(&in[i])) out[count++] = vfs_event(&in[i]);
+        else host[asked++] = in[i];
+    }
+    /* what else is ready at this moment, without waiting */
+    host[asked++] = (__wasi_subscription_t){ .userdata = READY_NOW, .u = { .tag = __WASI_EVENTTYPE_CLOCK,
+        .u.clock = { .id = __WASI_CLOCKID_MONOTONIC, .timeout = 0, .precision = 0, .flags = 0 } } };
+    __wasi_size_t got = 0;
+    __wasi_errno_t error = REAL(poll_oneoff)(host, answered, asked, &got);
+    for (__wasi_size_t i = 0; !error && i < got; i++) {
+        if (!(answered[i].type == __WASI_EVENTTYPE_CLOCK && answered[i].userdata == READY_NOW)) out[count++] = answered[i];
+    }
+    free(host), free(answered);
+    *nevents = count;
+    return error;
+}
