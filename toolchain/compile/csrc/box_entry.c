@@ -15,6 +15,7 @@
  * not wrap `wizer.initialize` in a second round of constructors and destructors.
  */
 #include <locale.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include <wasi/api.h>
 #include "ruby.h"
 #include "ruby/io.h"
+#include "wasm/fiber.h"
 
 void __wasm_call_ctors(void);
 int __original_main(void);
@@ -83,19 +85,29 @@ __wasi_errno_t __wrap___wasi_clock_time_get(__wasi_clockid_t id, __wasi_timestam
  * heap then lay 14 MB above the static data, and malloc's top chunk header above that.
  *
  * So while initializing: a pool freed before Ruby starts (a fence keeps it from merging back
- * into malloc's top chunk) holds the heap next to the static data, and anonymous maps are
- * grown at the end of memory, above everything malloc has. Measured: 15 MB of data spanning
- * 22 MB, where it spanned 35. (The fiber pool, which wrote into 16 MB, is allocated on first
- * use in a box: patches/ruby-3.3-box/0002.) The grown maps are never given back, as wasm
- * memory cannot shrink; malloc's later growth is not contiguous with its heap any more, which
- * dlmalloc handles, except that it asks to shrink by a negative sbrk after a partial failure,
- * which wasi-libc's sbrk aborts on: that request fails instead. */
-#define INIT_HEAP_POOL (8u << 20)
+ * into malloc's top chunk) holds the heap next to the static data, and anonymous maps are grown
+ * at the end of memory, above everything malloc has. Measured: 19 MB of data spanning 29 MB (4
+ * of them the GC's reserve, untouched), where the heap above the map made it 43. (The fiber
+ * pool, which wrote into 16 MB, is allocated on first use in a box: patches/ruby-3.3-box/0002.)
+ * The grown maps are never given back, as wasm memory cannot shrink; malloc's later growth is
+ * not contiguous with its heap any more, which dlmalloc handles, except that it asks to shrink
+ * by a negative sbrk after a partial failure, which wasi-libc's sbrk aborts on: that request
+ * fails instead. */
+/* 8 MB for the heap start-up builds, and 4 MB for the memory the GC keeps in reserve for a
+ * NoMemoryError's handler (patches/ruby-3.3/0020), allocated as the GC starts: without them in
+ * the pool, start-up's heap outgrew it and was placed above the shape tree's map. */
+#define INIT_HEAP_POOL (12u << 20)
 #define WASM_PAGE 65536u
 #define MAX_GROWN_MAPS 32
 
 static struct { uint8_t *start, *end; } grown_maps[MAX_GROWN_MAPS];
 static size_t grown_map_count;
+
+/* The whole-stack unwind buffers (wasm/fiber.h) are lent small ones while initializing, where
+ * stacks stay shallow, so that the snapshot holds no 32 MB of them between the static data and
+ * the heap; a run allocates the full-sized ones as it resumes. */
+#define INIT_STACK_BUFFER (512u << 10)
+static char init_unwind_buffer[INIT_STACK_BUFFER], init_scan_buffer[INIT_STACK_BUFFER];
 
 static void reserve_heap_pool(void) {
     void *volatile pool = malloc(INIT_HEAP_POOL); /* volatile: the calls stay */
@@ -184,6 +196,8 @@ void box_initialize(void) {
     initializing = true;
     __wasm_call_ctors();
     reserve_heap_pool();
+    rb_wasm_lend_stack_buffers(init_unwind_buffer, sizeof init_unwind_buffer,
+                               init_scan_buffer, sizeof init_scan_buffer);
     rb_box_vfs_mount();
     static char program[] = "ruby";
     char *argv[] = { program, NULL };
@@ -279,5 +293,9 @@ __attribute__((noreturn)) void _start(void) {
     register_host_preopens();
     char **argv;
     int argc = with_entry(run_arguments(&argv), argv);
+    if (!rb_wasm_allocate_stack_buffers()) {
+        fputs("[FATAL] failed to allocate memory for the stack buffers\n", stderr);
+        exit(EXIT_FAILURE);
+    }
     exit(rb_wasm_rt_start(resume_ruby, argc, argv));
 }
