@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -109,6 +110,36 @@ def test_a_child_its_parent_stopped_waiting_for_is_stopped_with_it(tmp_path):
     assert answer["timed_out"]
     follow_up = request(_socket, ["-e", "print 1"], [], {}, 30)  # the worker is free again at once
     assert follow_up["stdout"] == b"1" and time.monotonic() - started < 20
+
+
+# IO.popen of a Ruby as tests use it: written then read, encodings, an environment and 2>&1, a
+# command line with quoting, the status on close, and a command that cannot start.
+POPENS = """
+ruby = ARGV[0]
+results = []
+results << IO.popen([ruby, "-e", "print $stdin.read.upcase"], "r+") { |io| io.write "ab"; io.puts "c"; io.close_write; io.read }
+results << IO.popen([ruby, "-e", "putc 255"], "r:ascii-8bit") { |io| s = io.read; [io.external_encoding.to_s, s.bytes] }
+results << IO.popen([ruby, "-e", "print 'x'"], "r", external_encoding: "shift_jis", internal_encoding: "euc-jp") do |io|
+  [io.external_encoding.to_s, io.internal_encoding.to_s, io.read.encoding.to_s]
+end
+results << IO.popen([{"GREETING" => "hi"}, ruby, "-e", "print ENV['GREETING']; $stdout.flush; warn 'e'"], err: [:child, :out], &:read)
+results << IO.popen("#{ruby} -e 'print ARGV.inspect' 'two words' x", &:read)
+io = IO.popen([ruby, "-e", "print 1; exit 3"])
+results << io.read << io.close << $?.exitstatus
+results << (IO.popen(["no-such-command-here"]) rescue $!.class.superclass)
+p results
+"""
+
+
+def test_io_popen_of_a_ruby_runs_through_the_bridge_as_natively(context, tmp_path):
+    (tmp_path / "popens.rb").write_text(f'require "/harness/child_bridge"\n'
+                                        f'WasiChildBridge.serve_popen("/usr/local/bin/ruby")\n{POPENS}')
+    answer = request(_socket, ["/work/popens.rb", "/usr/local/bin/ruby"],
+                     [[str(tmp_path), "/work", True], [str(RUBY_SUPPORT), "/harness", False]], {}, 60, bridge=True)
+    native = subprocess.run([str(context.host_ruby), "-e", POPENS, str(context.host_ruby)],
+                            capture_output=True, text=True, timeout=60)
+    assert native.stdout.startswith('["ABC\\n", ["ASCII-8BIT", [255]]'), native.stdout + native.stderr
+    assert (answer["exit_code"], answer["stdout"].decode()) == (0, native.stdout), answer["stderr"].decode()[-2000:]
 
 
 def test_ruby_harness_child_assertions_pass_and_fail_through_the_bridge(context, tmp_path):

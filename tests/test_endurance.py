@@ -127,8 +127,10 @@ def run_capped(program: str, argument: str, cap_mib: int):
 def test_fibers_that_exhaust_memory_end_in_a_ruby_exception(full_verification, shape):
     """Where memory runs out is a matter of luck, so the program runs under several caps of
     linear memory: each run must end in FiberError or NoMemoryError, rescued by the program or
-    reported by Ruby, never in a trap, a fatal exit or a wrong answer."""
-    for cap_mib in range(96, 480, 48):
+    reported by Ruby, never in a trap, a fatal exit or a wrong answer. The smallest cap leaves
+    room to start: a run takes about 90 MiB before its first fiber, 32 MiB of it the whole-stack
+    buffers (patch 0024)."""
+    for cap_mib in range(128, 512, 48):
         result = run_capped("fibers_out_of_memory.rb", shape, cap_mib)
         where = f"{shape!r} under a {cap_mib} MiB cap: exit {result.exit_code}, {result.trap or result.stderr[-300:]}"
         assert result.trap is None, where
@@ -144,14 +146,33 @@ def test_fibers_that_exhaust_memory_end_in_a_ruby_exception(full_verification, s
 def test_a_deep_fiber_switch_without_memory_raises_and_the_fibers_go_on(full_verification, role, expected):
     """The switch's saved locals cannot be allocated (patch 0013): a Ruby exception in the fiber
     that switched, every fiber as it was, and the same switch works once memory is freed."""
-    for cap_mib in (64, 256):
+    for cap_mib in (128, 256):
         result = run_capped("fiber_switch_out_of_memory.rb", role, cap_mib)
         assert (result.trap, result.exit_code, result.stdout) == (None, 0, expected), result.stderr[-300:]
 
 
+def test_a_start_under_a_cap_too_small_says_so(full_verification):
+    """Under a cap the interpreter cannot start in, the run ends with a line saying that it could
+    not start or that memory ran out (patch 0025: it exited 1 without a word, or aborted with
+    `[BUG] Out of memory`), never silently and never in a trap. Where a start runs out depends on
+    the cap to the page, so the sweep steps by 512 KiB."""
+    runner = RubyWasm(Artifact(artifact_dir("3.3", DEFAULT_PROFILE)))
+    outcomes = set()
+    for cap_kib in range(48 << 10, 80 << 10, 512):
+        result = runner.capture(["--disable-gems", "-e", "p 1"], timeout=60, memory_limit=cap_kib << 10)
+        where = f"under a {cap_kib} KiB cap: exit {result.exit_code}, {result.trap or result.stderr[-300:]!r}"
+        assert result.trap is None, where
+        started = (result.exit_code, result.stdout) == (0, "1\n")
+        said_so = result.exit_code == 1 and re.search(r"(\[FATAL\] failed to (allocate memory|start).*|NoMemoryError\))$",
+                                                      result.stderr.strip())
+        assert started or said_so, where
+        outcomes.add(started)
+    assert outcomes == {True, False}  # the sweep crosses the smallest cap it starts in
+
+
 def test_runner_caps_linear_memory_and_ruby_raises_no_memory_error(full_verification, capfd):
-    code = "begin; s = 'x' * (96 << 20); p s.size; rescue NoMemoryError; puts 'NoMemoryError'; end"
-    assert main(["--max-memory", "64", "-e", code]) == 0
+    code = "begin; s = 'x' * (192 << 20); p s.size; rescue NoMemoryError; puts 'NoMemoryError'; end"
+    assert main(["--max-memory", "128", "-e", code]) == 0
     assert capfd.readouterr().out == "NoMemoryError\n"
     with pytest.raises(SystemExit) as refused:
         main(["--max-memory", "0", "-e", code])

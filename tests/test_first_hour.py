@@ -1,6 +1,6 @@
 """What a new user does in the first hour, on the real artifact under the real wasmtime, against
 the native twin where it has an answer: Timeout without threads, irb and io/console on a terminal
-that cannot be put in raw mode, processes that cannot start (and wrong arguments to them), a
+that cannot be put in raw mode, commands that cannot start (and wrong arguments to them), a
 script with a syntax error, a program whose handler runs with memory full, a require that loads
 a transcoder from a non-ASCII load path, touching a file, an empty path."""
 from __future__ import annotations
@@ -105,10 +105,28 @@ def test_irb_runs_on_a_terminal_that_cannot_go_raw(artifact):
     assert b"NotImplementedError" in raw and b"WASI cannot change a terminal's mode" in raw, raw
 
 
-@pytest.mark.parametrize("code", ['system("ls")', '`ls`', 'spawn("ls")', 'IO.popen("ls").read', 'exec("ls")'])
-def test_starting_a_process_raises_not_implemented(ruby, code):
-    assert wasm(ruby, f"begin; {code}; rescue NotImplementedError => e; puts e.message; end").endswith(
-        "function is unimplemented on this machine\n")
+# Every way of starting a command, each answered as code that shells out inside a bare rescue
+# sees it: natively for a command that is not installed, on WASI for any command.
+PROCESS_STARTS = """
+command = ARGV[0]
+[-> { system(command) }, -> { `#{command}` }, -> { spawn(command) }, -> { IO.popen(command).read },
+ -> { IO.popen([command, "an argument"], "r+") { |io| io.read } }, -> { open("|#{command}").read },
+ -> { system(command, exception: true) }, -> { exec(command) }].each do |start|
+  p start.()
+rescue => e
+  p [e.class.superclass, e.message.end_with?(command)]
+end
+"""
+
+
+def test_a_command_that_cannot_start_answers_as_a_missing_one_does_on_the_twin(ruby, twin):
+    """WASI starts no process: system returns nil and the others raise a SystemCallError naming
+    the command, which a bare rescue catches, as natively for a command that is not installed."""
+    missing = "no-such-command-here"
+    native = subprocess.run([str(twin), "-e", PROCESS_STARTS, missing], capture_output=True, text=True, timeout=60)
+    assert native.stdout == "nil\n" + "[SystemCallError, true]\n" * 7, native.stdout + native.stderr
+    assert wasm(ruby, f"ARGV.replace([{missing!r}])\n{PROCESS_STARTS}") == native.stdout
+    assert wasm(ruby, f"ARGV.replace(['ls'])\n{PROCESS_STARTS}") == native.stdout  # an installed one too
 
 
 WRONG_PROCESS_ARGUMENTS = """

@@ -33,6 +33,14 @@ def _private_copy(tree: Path, attribute: str, tmp_path: Path, monkeypatch: pytes
     return copy
 
 
+@pytest.fixture(autouse=True)
+def plans_made_here_stay_here():
+    """The plans these tests make from edited copies are forgotten after each, so that a later test
+    in the same process does not plan from them."""
+    yield
+    pipeline.forget_plans()
+
+
 @pytest.fixture
 def patches_copy(tmp_path, monkeypatch) -> Path:
     return _private_copy(PATCHES_DIR, "PATCHES_DIR", tmp_path, monkeypatch, source, lock)

@@ -86,8 +86,8 @@ module WasiChildBridge
   # Makes Kernel#system run `system(ruby, *args)`, for `ruby` one of `rubies`, as a child through
   # the bridge (an environment hash first is applied, nil unsetting): its output written to this
   # process's own, its success returned (or raised, with exception: true). Any other command, or
-  # one with spawn options, goes on to the original Kernel#system, which raises
-  # NotImplementedError on WASI. Kernel#system is redefined in place, not prepended to: a module
+  # one with spawn options, goes on to the original Kernel#system, which returns nil on WASI (no
+  # command can start). Kernel#system is redefined in place, not prepended to: a module
   # prepended to Kernel would show in every ancestors list and empty Kernel's own method table.
   def self.serve_system(*rubies)
     return if Kernel.private_method_defined?(:__wasi_unbridged_system)
@@ -105,6 +105,148 @@ module WasiChildBridge
         status.success?
       end
       private :system, :__wasi_unbridged_system
+    end
+  end
+
+  # Makes IO.popen of `ruby` (one of `rubies`: an argument list, or a command line starting with
+  # it) run the child through the bridge. The child runs to completion once the caller first
+  # reads, or closes its write end or the pipe: what was written before is its stdin (none for a
+  # read-only pipe), and its output is read back through a File opened with the pipe's mode and
+  # encodings. A caller that waits for the child's output before it writes (or selects on the
+  # pipe) needs a real pipe; its tests stay known failures. Any other command, or a spawn option
+  # besides chdir, err: [:child, :out] and unsetenv_others, goes on to the original IO.popen,
+  # which raises Errno::ENOSYS on WASI (no command can start).
+  def self.serve_popen(*rubies)
+    return if IO.singleton_class.private_method_defined?(:__wasi_unbridged_popen)
+    IO.singleton_class.class_eval do
+      alias_method :__wasi_unbridged_popen, :popen
+      private :__wasi_unbridged_popen
+      define_method(:popen) do |*arguments, **options, &block|
+        pipe = DeferredPipe.open(rubies, arguments, options)
+        return __wasi_unbridged_popen(*arguments, **options, &block) unless pipe
+        return pipe unless block
+        begin
+          block.call(pipe)
+        ensure
+          pipe.close unless pipe.closed?
+        end
+      end
+    end
+  end
+
+  # A child Ruby behind IO.popen that runs when it must (see serve_popen).
+  class DeferredPipe
+    ENCODING_OPTIONS = %i[external_encoding internal_encoding encoding binmode textmode].freeze
+    SPAWN_OPTIONS = %i[chdir err unsetenv_others].freeze
+
+    # The pipe, or nil when the command is not a bridged Ruby or asks for what it cannot do.
+    def self.open(rubies, arguments, options)
+      arguments = arguments.dup
+      env = arguments.first.is_a?(Hash) ? arguments.shift : {}
+      command, mode = arguments
+      mode = options.fetch(:mode, mode || "r")
+      merged = options[:err] == [:child, :out]
+      unsupported = options.keys - ENCODING_OPTIONS - SPAWN_OPTIONS - [:mode]
+      return nil unless mode.is_a?(String) && unsupported.empty?
+      return nil unless options[:err].nil? || merged
+      argv = command.is_a?(String) ? command_words(command) : command.dup
+      env = argv.shift.merge(env) if argv.is_a?(Array) && argv.first.is_a?(Hash)
+      return nil unless argv.is_a?(Array) && rubies.include?(argv.first) && argv.drop(1).all?(String)
+      new(argv.first, argv.drop(1), env, mode, options, merged)
+    end
+
+    # A command line's words, for the quoting the tests use: '...', "..." and backslashes.
+    def self.command_words(line)
+      words = line.scan(/(?:[^\s'"\\]+|'[^']*'|"(?:[^"\\]|\\.)*"|\\.)+/).map do |word|
+        word.gsub(/'([^']*)'|"((?:[^"\\]|\\.)*)"|\\(.)/) { $1 || $2&.gsub(/\\(.)/, '\\1') || $3 }
+      end
+      words if line.match?(/\A[^|&;<>()$`*?\[\]{}~]*\z/)  # no shell syntax beyond quoting
+    end
+
+    def initialize(ruby, args, env, mode, options, merged)
+      @ruby, @args, @merged = ruby, args, merged
+      @env = (options[:unsetenv_others] ? {} : ENV.to_h).merge(env.transform_keys(&:to_s)).compact
+      @chdir = options[:chdir]&.to_s || Dir.pwd
+      @writable = mode.include?("+") || mode.start_with?("w")
+      @readable = !mode.start_with?("w") || mode.include?("+")
+      @read_mode = "r#{mode[/b/]}#{mode[/:.*/]}"
+      @read_options = options.slice(*ENCODING_OPTIONS)
+      @input = "".b
+      @output = nil
+      @closed = false
+    end
+
+    def pid = Status::PID
+    def closed? = @closed
+
+    def write(*strings)
+      raise IOError, "not opened for writing" unless @writable && @output.nil?
+      strings.sum { |string| @input << string.to_s.b; string.to_s.bytesize }
+    end
+
+    def <<(string) = write(string).then { self }
+    def print(*strings) = write(*strings).then { nil }
+    def puts(*lines)
+      lines = [""] if lines.empty?
+      write(lines.flatten.map { |line| line.to_s.end_with?("\n") ? line.to_s : "#{line}\n" }.join)
+      nil
+    end
+
+    def flush = self
+
+    # Binary reading of the output, as the pipe's binmode would give (its input is bytes anyway).
+    def binmode
+      @read_mode = "rb#{@read_mode[/:.*/]}" unless @output
+      @output&.binmode
+      self
+    end
+
+    def binmode? = @read_mode.include?("b")
+    def sync = true
+    def sync=(value); end
+
+    def close_write
+      raise IOError, "closing non-duplex IO for writing" unless @writable
+      output
+      nil
+    end
+
+    def close_read
+      output.close
+      nil
+    end
+
+    def close
+      return nil if @closed
+      output.close unless output.closed?
+      @closed = true
+      nil
+    end
+
+    def method_missing(name, *arguments, **options, &block)
+      return super unless @readable && output.respond_to?(name)
+      raise IOError, "closed stream" if @closed
+      output.public_send(name, *arguments, **options, &block)
+    end
+
+    def respond_to_missing?(name, include_private = false) = (@readable && File.method_defined?(name)) || super
+
+    private
+
+    # The child's output, once it has run: its stdout (and stderr, when merged) as a File to read
+    # from. What the pipe does not carry goes where an inheriting child's would: its stderr to
+    # ours, and a write-only pipe's stdout to ours.
+    def output
+      return @output if @output
+      stdout, stderr, = WasiChildBridge.run(@args, program: @ruby, env: @env, stdin: @input, chdir: @chdir,
+                                            merged: @merged)
+      $stderr.write(stderr) unless @merged || stderr.empty?
+      $stdout.write(stdout) unless @readable
+      path = File.join(DIRECTORY, "popen-#{Random.urandom(6).unpack1('H*')}.stdout")
+      File.binwrite(path, @readable ? stdout : "")
+      @output = File.open(path, @read_mode, **@read_options)
+      File.unlink(path)
+      @output
     end
   end
 end

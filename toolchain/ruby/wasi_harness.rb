@@ -67,8 +67,10 @@ module EnvUtil
   module_function :_wasi_deliver
 end
 
-# A test that runs a child Ruby with system(RbConfig.ruby, ...) gets it through the bridge too.
+# A test that runs a child Ruby with system(RbConfig.ruby, ...) or IO.popen gets it through the
+# bridge too.
 WasiChildBridge.serve_system(*[RbConfig.ruby, EnvUtil.rubybin].uniq)
+WasiChildBridge.serve_popen(*[RbConfig.ruby, EnvUtil.rubybin].uniq)
 
 # assert_separately hands the child's result back on an extra pipe (opt[:ios]), except where
 # host_os names Windows, where it comes back on the child's stdout. WASI has no pipes either, so
