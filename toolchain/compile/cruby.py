@@ -45,9 +45,9 @@ RUBY_OPTFLAGS = "-O2"
 # Asyncify buffers, in bytes. A setjmp capture saves the locals of the frames up to the nearest
 # vm_exec or tagged helper (patches/ruby-3.3/0005, 0014), a few dozen frames, into the jump buffer
 # of each VM tag, which is heap-allocated per tag: 16 KB. A fiber switch and the GC's stack scan
-# save the whole running stack, into one static buffer each (0007), sized for the deepest stack
-# the limits allow: the VM stack's frames for recursion through method calls, the 4 MiB machine
-# stack limit (0006) for recursion in C alone.
+# save the whole running stack, into one buffer each (0007), allocated as the runtime starts
+# (0024) and sized for the deepest stack the limits allow: the VM stack's frames for recursion
+# through method calls, the 4 MiB machine stack limit (0006) for recursion in C alone.
 ASYNCIFY_BUFFER_SIZES = {"SETJMP": 16 << 10, "FIBER": 16 << 20, "SCAN": 16 << 20}
 ASYNCIFY_CPPFLAGS = " ".join(f"-DWASM_{name}_STACK_BUFFER_SIZE={size}" for name, size in ASYNCIFY_BUFFER_SIZES.items())
 PREFIX = "/usr/local"

@@ -155,7 +155,8 @@ module WasiChildBridge
       new(argv.first, argv.drop(1), env, mode, options, merged)
     end
 
-    # A command line's words, for the quoting the tests use: '...', "..." and backslashes.
+    # A command line's words, for the quoting the tests use: '...', "..." and backslashes. Not
+    # Shellwords (as mspec_wasi.rb uses): this file loads no library into the test above it.
     def self.command_words(line)
       words = line.scan(/(?:[^\s'"\\]+|'[^']*'|"(?:[^"\\]|\\.)*"|\\.)+/).map do |word|
         word.gsub(/'([^']*)'|"((?:[^"\\]|\\.)*)"|\\(.)/) { $1 || $2&.gsub(/\\(.)/, '\\1') || $3 }

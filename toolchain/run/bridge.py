@@ -20,12 +20,13 @@ library the test under it may be checking for.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import re
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,9 +92,20 @@ SIGNALS_BY_TEXT = {signal.strsignal(number): number.name.removeprefix("SIG") for
                    if signal.strsignal(number)}
 
 
-def status_text(result: RunResult, error_output: bytes) -> str:
+SIGNAL_TAIL = 4096  # wasi-libc's line is among the last bytes a dying child writes
+
+
+def last_bytes(path: Path, size: int = SIGNAL_TAIL) -> bytes:
+    with path.open("rb") as file:
+        file.seek(max(0, file.seek(0, os.SEEK_END) - size))
+        return file.read()
+
+
+def status_text(result: RunResult, error_output: Callable[[], bytes]) -> str:
+    """The status file's text; error_output (the end of what the child wrote to stderr) is read
+    only for a trap, to tell a signal's death from a crash."""
     if result.trap and not result.timed_out:
-        deaths = SIGNAL_DEATH.findall(error_output[-4096:].decode(errors="replace"))
+        deaths = SIGNAL_DEATH.findall(error_output().decode(errors="replace"))
         if deaths and deaths[-1] in SIGNALS_BY_TEXT:
             return f"{result.exit_code}\nsignal\n{SIGNALS_BY_TEXT[deaths[-1]]}"
     how = "timeout" if result.timed_out else "trap" if result.trap else "exit"
@@ -127,7 +139,8 @@ def serve_child(taken: Path, runners: ChildRunners, mounts: list[Mount], timeout
         for output in (".stdout", ".stderr"):
             base.with_suffix(output).touch()
         result = RunResult(TRAP_EXIT_CODE, trap=f"the bridge could not run this child: {error!r}")
-    error_output = base.with_suffix(".stderr").read_bytes() or base.with_suffix(".stdout").read_bytes()
+    def error_output() -> bytes:  # stderr, or stdout when merged into it
+        return last_bytes(base.with_suffix(".stderr")) or last_bytes(base.with_suffix(".stdout"))
     write_atomic(base.with_suffix(".status"), status_text(result, error_output).encode("utf-8", "surrogateescape"))
     taken.unlink()
 
