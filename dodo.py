@@ -57,7 +57,7 @@ def task_box(name: str, gems: str, app: str, entry: str, ruby: str, profile: str
 
 @task_params([PARAMS[name] for name in ("ruby", "profile", "toolchain", "suites", "strict", "workers")])
 def task_verify(ruby: str, profile: str, toolchain: str, suites: str, strict: bool, workers: int):
-    """Run Ruby's own tests and the endurance suite on ruby.wasm: doit verify [--suites basictest,...,endurance] [--strict]"""
+    """Run Ruby's own tests and the endurance suite on ruby.wasm: doit verify [--suites basictest,...,endurance,minitest] [--strict]"""
     return {
         "actions": [tasks.verify],
         "uptodate": [(tasks.verify_uptodate, [ruby, profile, toolchain, suites, strict])],

@@ -59,7 +59,7 @@ def test_a_broken_gem_recipe_takes_down_only_the_tasks_that_need_it(checkout, pr
     (("ruby_wasm", "--profile", "nosuch"), "has no profile 'nosuch'. Profiles: minimal, default, full."),
     (("ruby_wasm", "--ruby", "9.9"), "No recipe named 'ruby-9.9'"),
     (("ext:bcrypt", "--toolchain", "nosuch"), "Unknown toolchain provider 'nosuch'"),
-    (("verify", "--suites", "nosuch"), "--suites 'nosuch': choose from basictest, bootstraptest, test-all"),
+    (("verify", "--suites", "nosuch"), "--suites 'nosuch': nosuch is not a suite of ruby-3.3-full. Choose from basictest,"),
     (("verify_ext:nokogiri", "--toolchain", "nosuch"), "Unknown toolchain provider 'nosuch'"),
 ])
 def test_bad_parameters_are_refused_before_any_download(private_cache, args, message):

@@ -14,7 +14,7 @@ from cli import assert_did_no_work, assert_task_printed_wasm, doit, run_cli, tas
 
 from toolchain.compile import cruby
 from toolchain.errors import UserError
-from toolchain import digests
+from toolchain import digests, product
 from toolchain.inputs import recipe, source
 from toolchain.run.runner import DEFAULT_PROFILE, Mount, RubyWasm
 
@@ -133,7 +133,7 @@ def test_flipped_byte_in_cached_source_is_refused(artifact, private_cache):
 
 def test_build_key_follows_patches_profile_and_toolchain(artifact, tmp_path, monkeypatch):
     def key(profile: str = DEFAULT_PROFILE) -> str:
-        return cruby.plan("3.3", profile, "auto", fetch_missing=False, quiet=True).key
+        return product.plan_ruby_artifact("3.3", profile, "auto", fetch_missing=False, quiet=True).key
 
     published = json.loads(artifact.manifest.read_text())["build_key"]
     assert key() == published

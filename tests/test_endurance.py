@@ -109,7 +109,7 @@ def test_an_invalid_endurance_entry_names_the_plan_and_the_fix(entry, problem):
 def test_a_gems_plan_takes_the_series_endurance_programs_and_their_known_failures():
     series, gem = load_plan("ruby-3.3"), load_plan("gem-nokogiri")
     plan = with_series_endurance(gem, series)
-    assert plan.endurance == series.endurance and plan.test_files == gem.test_files
+    assert plan.endurance == series.endurance and plan.minitest_files == gem.minitest_files
     assert set(gem.known) | {key for key in series.known if key[0] == "endurance"} == set(plan.known)
 
 

@@ -101,6 +101,8 @@ def test_irb_runs_on_a_terminal_that_cannot_go_raw(artifact):
     runner = [sys.executable, "-m", "toolchain.run", "--artifact", str(artifact.directory)]
     shown = on_a_terminal([*runner, "-e", 'require "irb"; IRB.start'], b"6 * 7\nputs :hello\nexit\n")
     assert b"=> 42" in shown and b"hello" in shown, shown
+    command = on_a_terminal([*runner, "-S", "irb"], b"[3, 4].sum * 6\nexit\n")  # /usr/local/bin/irb, from PATH
+    assert b"=> 42" in command, command
     raw = on_a_terminal([*runner, "-e", 'require "io/console"; p $stdout.winsize; $stdin.raw { }'], b"")
     assert b"NotImplementedError" in raw and b"WASI cannot change a terminal's mode" in raw, raw
 

@@ -162,6 +162,10 @@ def _ruby(series: str, profile: str, provider: str, fetch_missing: bool) -> crub
     return cruby.plan(series, profile, provider, fetch_missing, quiet=True)
 
 
+def _ruby_artifact(series: str, profile: str, provider: str, fetch_missing: bool) -> builders.RubyArtifact | None:
+    return builders.plan_ruby_artifact(series, profile, provider, fetch_missing, quiet=True)
+
+
 def _library(name: str, provider: str, fetch_missing: bool) -> libraries.LibraryBuild | None:
     return libraries.plan_library(name, toolchain(provider), fetch_missing)
 
@@ -381,35 +385,44 @@ class Profile(Product):
     kind: ClassVar[str] = "profile"
 
     def _artifact_node(self) -> Node:
+        # With the series' bundled gems, the stage also builds their extensions, links them into
+        # ruby.wasm and installs the gems (RubyArtifact.own_builds).
         return self._artifact(f"assemble and smoke-check {self.name}", [f"make:{self.series}-{self.target}"],
-                              _planned(_ruby, self.series, self.target, self.provider), run=builders.publish_ruby)
+                              _planned(_ruby_artifact, self.series, self.target, self.provider),
+                              run=builders.publish_ruby, builds=lambda artifact: artifact.own_builds())
 
     def declare(self) -> list[Node]:
         artifact = self._artifact_node()
         return [*ruby_nodes(self.series, self.target, self.provider), artifact,
-                *self._suites(artifact, RUBY_SUITES, builders.ruby_verification, self._run_suite),
+                *self._suites(artifact, self.runnable_suites(), builders.ruby_verification, self._run_suite),
                 self._reproduce(artifact)]
 
-    def _run_suite(self, build: cruby.RubyBuild, suite: str) -> None:
-        builders.verify_ruby_suite(build, suite, os.cpu_count() or 1)
+    def runnable_suites(self) -> list[str]:
+        """Ruby's suites, and with the series' bundled gems, the tests their packages carry (minitest)."""
+        with_bundled = recipe.ruby_recipe(self.series).profile(self.target).bundled_gems and \
+            load_plan(f"ruby-{self.series}").minitest_files
+        return [*RUBY_SUITES, *(["minitest"] if with_bundled else [])]
+
+    def _run_suite(self, artifact: builders.RubyArtifact, suite: str) -> None:
+        builders.verify_ruby_suite(artifact, suite, os.cpu_count() or 1)
 
     def suites(self) -> list[str]:
-        return list(recipe.ruby_recipe(self.series).profiles[self.target].suites or RUBY_SUITES)
+        return list(recipe.ruby_recipe(self.series).profiles[self.target].suites or self.runnable_suites())
 
     def verify(self, suites: Sequence[str], strict: bool, workers: int) -> dict:
         return builders.verify_ruby_wasm(self.artifact_node().planned(), list(suites), strict, workers)
 
     def is_verified(self, suites: Sequence[str], strict: bool) -> bool:
-        build = self.plan(fetch_missing=False)
-        return build is not None and self.artifact_node().done(build) and \
-            is_verified(builders.ruby_verification(build), list(suites), strict)
+        artifact = self.plan(fetch_missing=False)
+        return artifact is not None and self.artifact_node().done(artifact) and \
+            is_verified(builders.ruby_verification(artifact), list(suites), strict)
 
     def recipes(self) -> list[str]:
         libraries_named = recipe.ruby_recipe(self.series).profile(self.target).libraries
         return [f"ruby-{self.series}", *(lib.name for lib in recipe.with_deps(libraries_named, "library"))]
 
-    def own_phases(self, build: cruby.RubyBuild) -> list[PhasedBuild]:
-        return [build.phases]
+    def own_phases(self, artifact: builders.RubyArtifact) -> list[PhasedBuild]:
+        return [artifact.build.phases, *(build.phases for build in artifact.own_builds())]
 
 
 @dataclass(frozen=True)
@@ -496,7 +509,7 @@ class RecipeBox(Product):
                               [f"make:{self.series}-{spec.profile}", *(f"extension:{self.series}-{gem}" for gem in spec.gems),
                                *(f"gem:{gem.name}" for gem in recipe.with_deps(spec.gems, "gem"))],
                               _planned(_box, self.series, self.target, self.provider), run=builders.publish_box,
-                              builds=lambda box: (box.build,))
+                              builds=lambda box: box.own_builds())
 
     def declare(self) -> list[Node]:
         spec = self.spec

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .compile import box, cruby, gems, link
+from .compile import box, bundled, cruby, gems, link
 from .compile.baseruby import build_native
 from .compile.cruby import RubyBuild
 from .compile.gems import SITE_RUBY, BuiltExtension, ExtensionBuild, GemSource
@@ -33,46 +33,102 @@ GEM_SUITES = ("minitest", "endurance")
 
 # --- ruby.wasm by profile ----------------------------------------------------------------------
 
-def ruby_spec(build: RubyBuild) -> ArtifactSpec:
-    return ArtifactSpec(build.name, build.key, build.inputs(), build.wasm, (build.stdlib,),
-                        build.linked_features())
+@dataclass(frozen=True)
+class RubyArtifact(KeyedBuild):
+    """A profile's published ruby.wasm: CRuby's build and, for a profile with the series' bundled
+    gems, their extensions prelinked into it and their files and Ruby's commands in its tree."""
+    build: RubyBuild
+    bundled: bundled.BundledInstall | None = None
+    relink: link.LinkBuild | None = None  # with the bundled gems' extensions; None when they have none
+
+    @property
+    def name(self) -> str:
+        return self.build.name
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def inputs(self) -> dict:
+        """A profile without bundled gems is CRuby's build alone: the same inputs, the same key."""
+        if self.bundled is None:
+            return self.build.inputs()
+        return {**self.build.inputs(), "bundled_gems": {"install": self.bundled.key,
+                                                        "link": self.relink.key if self.relink else None}}
+
+    def own_builds(self) -> tuple[KeyedBuild, ...]:
+        """What the artifact stage builds beyond CRuby: the extensions, the link, the install."""
+        return (*(self.relink.extensions if self.relink else ()), *([self.relink] if self.relink else []),
+                *([self.bundled] if self.bundled else []))
 
 
-def is_published(planned: RubyBuild | ExtProduct | BoxProduct) -> bool:
+def plan_ruby_artifact(series: str, profile: str, provider: str, fetch_missing: bool = True,
+                       quiet: bool = False) -> RubyArtifact | None:
+    build = cruby.plan(series, profile, provider, fetch_missing, quiet)
+    if build is None:
+        return None
+    if not build.recipe.profile(profile).bundled_gems:
+        return RubyArtifact(build)
+    sources = bundled.sources_with_extensions(build)
+    extensions = [gems.plan_extension(source, build, fetch_missing) for source in sources]
+    if None in extensions:
+        return None
+    linked = link.LinkBuild(build, tuple(extensions)) if extensions else None  # type: ignore[arg-type]
+    return RubyArtifact(build, bundled.BundledInstall(build, tuple(dict.fromkeys(s.name for s in sources))), linked)
+
+
+def is_published(planned: RubyArtifact | ExtProduct | BoxProduct) -> bool:
     """The planned product's artifact is published for its current key, and unaltered."""
     return is_current(artifact_path(planned.name), planned.key)
 
 
-def publish_ruby(build: RubyBuild) -> Artifact:
-    say(f"ruby {build.recipe.version}, profile '{build.profile}' ({len(build.extensions)} extensions), "
+def _bundled_parts(artifact: RubyArtifact, wasm: Path) -> tuple[Path, tuple[tuple[Path, str], ...], tuple[Path, ...]]:
+    """The bundled gems' side of an artifact: ruby.wasm with their extensions prelinked, the trees
+    the install adds, and the smoke checks of every gem the source lists."""
+    if artifact.bundled is None:
+        return wasm, (), ()
+    if artifact.relink is not None:
+        built = [gems.build_extension(ext) for ext in artifact.relink.extensions]
+        wasm = link.link(artifact.relink, built)
+    bundled.install(artifact.bundled)
+    return wasm, artifact.bundled.trees(), (bundled.smoke_script(artifact.bundled),)
+
+
+def publish_ruby(artifact: RubyArtifact) -> Artifact:
+    build = artifact.build
+    gems_said = f", the {len(bundled.listed(build))} bundled gems" if artifact.bundled else ""
+    say(f"ruby {build.recipe.version}, profile '{build.profile}' ({len(build.extensions)} extensions{gems_said}), "
         f"source {build.source.filename}, toolchain {build.toolchain.identity}")
     directory = artifact_dir(build.recipe.series, build.profile)
-    if is_current(directory, build.key) or pull_published(build.name, build.key):
-        artifact = Artifact(directory)
+    if is_current(directory, artifact.key) or pull_published(artifact.name, artifact.key):
+        published = Artifact(directory)
     else:
         cruby.install_ruby(build)
-        artifact = assemble(ruby_spec(build))
-    say(f"ruby.wasm: {artifact.wasm}")
-    return artifact
+        wasm, trees, smoke_scripts = _bundled_parts(artifact, build.wasm)
+        published = assemble(ArtifactSpec(artifact.name, artifact.key, artifact.inputs(), wasm, (build.stdlib, *trees),
+                                          build.linked_features(), smoke_scripts))
+    say(f"ruby.wasm: {published.wasm}")
+    return published
 
 
-def ruby_verification(build: RubyBuild) -> Verification:
+def ruby_verification(artifact: RubyArtifact) -> Verification:
+    build = artifact.build
     return Verification(Artifact(artifact_dir(build.recipe.series, build.profile)),
                         load_plan(f"ruby-{build.recipe.series}"), build.source_root, build.twin,
                         build.extensions)
 
 
-def verify_ruby_wasm(build: RubyBuild, suites: list[str], strict: bool, workers: int) -> dict:
+def verify_ruby_wasm(artifact: RubyArtifact, suites: list[str], strict: bool, workers: int) -> dict:
     """Build the artifact if needed, then run Ruby's own suites against it."""
-    publish_ruby(build)
-    build_native(build.native)  # runs bootstraptest and is the endurance suite's reference
-    return verify_suites(ruby_verification(build), suites, strict, workers)
+    publish_ruby(artifact)
+    build_native(artifact.build.native)  # runs bootstraptest and is the endurance suite's reference
+    return verify_suites(ruby_verification(artifact), suites, strict, workers)
 
 
-def verify_ruby_suite(build: RubyBuild, suite: str, workers: int) -> None:
+def verify_ruby_suite(artifact: RubyArtifact, suite: str, workers: int) -> None:
     """One of Ruby's suites against the published artifact (the artifact stage comes first)."""
-    build_native(build.native)
-    verify_suite(ruby_verification(build), suite, workers)
+    build_native(artifact.build.native)
+    verify_suite(ruby_verification(artifact), suite, workers)
 
 
 # --- ruby.wasm with a gem's extension -----------------------------------------------------------
@@ -136,7 +192,7 @@ def plan_ext(name: str, series: str, provider: str, fetch_missing: bool = True,
 
 
 def publish_ext(product: ExtProduct) -> Artifact:
-    say(f"{product.gem.name} {product.gem.recipe.version} ({product.gem.source.filename}) prelinked into "
+    say(f"{product.gem.name} {product.gem.version} ({product.gem.source.filename}) prelinked into "
         f"ruby {product.ruby.recipe.version}, profile '{product.ruby.profile}', toolchain "
         f"{product.ruby.toolchain.identity}")
     directory = artifact_path(product.name)
@@ -204,13 +260,22 @@ class BoxProduct:
     def key(self) -> str:
         return self.build.key
 
+    def own_builds(self) -> tuple[KeyedBuild, ...]:
+        """The box, and what its stage builds of the series' bundled gems (their extensions, install)."""
+        build = self.build
+        bundled_builds = [ext for ext in build.extensions if not isinstance(ext.gem, GemSource)]
+        return (build, *bundled_builds, *([build.bundled] if build.bundled else []))
+
     def spec(self, built: list[BuiltExtension]) -> ArtifactSpec:
-        gem_names = [ext.name for ext in self.build.extensions]
+        # The named gems' extensions; the bundled gems' are checked by the bundled gems' smoke checks.
+        named = [(ext.name, each) for ext, each in zip(self.build.extensions, built) if isinstance(ext.gem, GemSource)]
+        gem_names = [name for name, _ in named]
         inputs = {**self.build.inputs(), "ruby": self.build.ruby.inputs(),
                   "box": {"gems": gem_names, "entry": self.build.app.guest_entry if self.build.app else None}}
         return ArtifactSpec(self.name, self.key, inputs, self.build.wasm, (),
-                            (*self.build.ruby.linked_features(), *(ext.feature for ext in built)),
-                            tuple(gem_smoke_script(name) for name in gem_names))
+                            (*self.build.ruby.linked_features(), *(each.feature for _, each in named)),
+                            (*(gem_smoke_script(name) for name in gem_names),
+                             *([bundled.smoke_script(self.build.bundled)] if self.build.bundled else [])))
 
 
 def plan_box(name: str, gem_names: list[str], app: box.App | None, series: str, profile: str, provider: str,
@@ -228,11 +293,13 @@ def plan_box(name: str, gem_names: list[str], app: box.App | None, series: str, 
                             f"profile, and this box is of the '{profile}' profile. Build the box with "
                             f"--profile {wanted}, or leave {gem.name} out.")  # type: ignore[union-attr]
     extensions = [gems.plan_extension(gem, ruby, fetch_missing) for gem in planned if gem.recipe.extension]  # type: ignore[union-attr]
-    if None in extensions:
+    artifact = plan_ruby_artifact(series, profile, provider, fetch_missing, quiet)  # the profile's bundled gems
+    if None in extensions or artifact is None:
         return None
+    bundled_extensions = artifact.relink.extensions if artifact.relink else ()
     with_deps = dependencies_first(planned, lambda gem: gem.deps)  # type: ignore[arg-type]
-    return BoxProduct(box.BoxBuild(box.check_name(name), ruby, tuple(with_deps), tuple(extensions), app,  # type: ignore[arg-type]
-                                   box.Wizer(wizer[1], wizer[0].sha256)))
+    return BoxProduct(box.BoxBuild(box.check_name(name), ruby, tuple(with_deps), (*extensions, *bundled_extensions),  # type: ignore[arg-type]
+                                   app, box.Wizer(wizer[1], wizer[0].sha256), artifact.bundled))
 
 
 def publish_box(product: BoxProduct) -> Artifact:
@@ -246,6 +313,8 @@ def publish_box(product: BoxProduct) -> Artifact:
     else:
         cruby.build_ruby(build.ruby)
         built = [gems.build_extension(ext) for ext in build.extensions]
+        if build.bundled:
+            bundled.install(build.bundled)
         box.build_box(build, built)
         artifact = assemble(product.spec(built))
     say(f"box: {artifact.wasm} ({artifact.wasm.stat().st_size:,} bytes)")

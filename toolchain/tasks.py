@@ -30,8 +30,9 @@ PARAMS = {
              "help": "arguments for ruby, as one shell-quoted string"},
     "dir": {"name": "dir", "long": "dir", "type": list, "default": [],
             "help": "host directory to grant the wasm (HOST[::GUEST]); repeatable"},
-    "suites": {"name": "suites", "long": "suites", "default": ",".join(RUBY_SUITES),
-               "help": f"comma-separated test suites to run: {', '.join(RUBY_SUITES)}"},
+    "suites": {"name": "suites", "long": "suites", "default": "",
+               "help": f"comma-separated test suites to run: {', '.join(RUBY_SUITES)}, and minitest (the bundled "
+                       "gems' own tests) on a profile with them; default: every one the profile runs"},
     "strict": {"name": "strict", "long": "strict", "type": bool, "default": False,
                "help": "also fail when a listed known failure now passes"},
     "workers": {"name": "workers", "long": "workers", "type": int, "default": os.cpu_count() or 1,
@@ -90,8 +91,8 @@ def ruby_product(ruby: str, profile: str, toolchain: str, suites: str | None = N
     wait for the options to be checked; `doit artifact:ruby-3.3-<gem>` is the staged way.)"""
     try:
         _check_ruby_wasm(ruby, profile, toolchain)
-        chosen = _suite_list(suites) if suites is not None else []
-        return _staged(pipeline.Profile(ruby, profile, graph.STAGE_PROVIDER), toolchain, chosen)
+        item = pipeline.Profile(ruby, profile, graph.STAGE_PROVIDER)
+        return _staged(item, toolchain, _suite_list(suites, item) if suites is not None else [])
     except UserError:
         return {}
 
@@ -147,24 +148,28 @@ def run_ruby(ruby: str, profile: str, args: str, dir: list[str]) -> bool:
     return True
 
 
-def _suite_list(suites: str) -> list[str]:
-    chosen = [s.strip() for s in suites.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in RUBY_SUITES]
-    if unknown or not chosen:
-        raise UserError(f"--suites {suites!r}: choose from {', '.join(RUBY_SUITES)} (comma-separated).")
+def _suite_list(suites: str, item: pipeline.Profile) -> list[str]:
+    """The suites --suites names, each one the profile runs; none named: all of them."""
+    runnable = item.runnable_suites()
+    chosen = [s.strip() for s in suites.split(",") if s.strip()] or runnable
+    unknown = [s for s in chosen if s not in runnable]
+    if unknown:
+        raise UserError(f"--suites {suites!r}: {', '.join(unknown)} is not a suite of {item.name}. Choose from "
+                        f"{', '.join(runnable)} (comma-separated).")
     return chosen
 
 
 @reporting_user_errors
 def verify(ruby: str, profile: str, toolchain: str, suites: str, strict: bool, workers: int) -> None:
-    chosen = _suite_list(suites)
     _check_ruby_wasm(ruby, profile, toolchain)
-    pipeline.Profile(ruby, profile, toolchain).verify(chosen, strict, workers)
+    item = pipeline.Profile(ruby, profile, toolchain)
+    item.verify(_suite_list(suites, item), strict, workers)
 
 
 def verify_uptodate(ruby: str, profile: str, toolchain: str, suites: str, strict: bool) -> bool:
     try:
-        return pipeline.Profile(ruby, profile, toolchain).is_verified(_suite_list(suites), strict)
+        item = pipeline.Profile(ruby, profile, toolchain)
+        return item.is_verified(_suite_list(suites, item), strict)
     except UserError:
         return False
 

@@ -30,6 +30,7 @@ from ..paths import cache_dir
 from ..steps import say, write_atomic
 from ..wasm_binary import DATA_SECTION, leb128, sections
 from . import image
+from .bundled import BundledInstall
 from .cruby import RubyBuild
 from .gems import SITE_RUBY, BuiltExtension, ExtensionBuild, GemSource
 from .link import init_extra_exts_source, relink_command
@@ -115,15 +116,17 @@ class BoxBuild(KeyedBuild):
     name: str
     ruby: RubyBuild
     gems: tuple[GemSource, ...]  # the gems named and their run-time dependencies
-    extensions: tuple[ExtensionBuild, ...]
+    extensions: tuple[ExtensionBuild, ...]  # the named gems' and the bundled gems'
     app: App | None
     wizer: Wizer
+    bundled: BundledInstall | None = None  # the series' bundled gems and commands, for a profile that has them
 
     def inputs(self) -> dict:
         return {
             "ruby": self.ruby.key,
             "extensions": {ext.name: ext.key for ext in self.extensions},
             "gems": {gem.name: gem.key for gem in self.gems},
+            **({"bundled_gems": self.bundled.key} if self.bundled else {}),
             "app": None if self.app is None else {"entry": self.app.entry, "files": image.tree_digest(self.app.directory)},
             "sources": {path.name: sha256_file(path) for path in sorted(C_SOURCES.glob("*.c"))},
             "box_mk": sha256_file(BOX_MK), "image": sha256_file(Path(image.__file__)),
@@ -150,7 +153,8 @@ class BoxBuild(KeyedBuild):
     def trees(self) -> list[tuple[Path, str]]:
         """(host directory, path in the box) of everything packed, in order."""
         site = SITE_RUBY.format(abi=self.ruby.abi)
-        return [self.ruby.stdlib, *[(gem.tree() / "lib", site) for gem in self.gems],
+        return [self.ruby.stdlib, *(self.bundled.trees() if self.bundled else ()),
+                *[(gem.tree() / "lib", site) for gem in self.gems],
                 *([(self.app.directory, APP_DIR)] if self.app else [])]
 
 

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 from .. import binary_cache
 from ..errors import UserError
@@ -48,6 +49,23 @@ class GemSource(KeyedBuild):
     @property
     def name(self) -> str:
         return self.recipe.name
+
+    @property
+    def version(self) -> str:
+        return self.recipe.version
+
+    @property
+    def extension(self) -> recipe.Extension | None:
+        return self.recipe.extension
+
+    @property
+    def library_names(self) -> tuple[str, ...]:
+        return self.recipe.libraries
+
+    @property
+    def origin(self) -> str:
+        """Where the gem is declared, for messages: its recipe."""
+        return f"Recipe {self.recipe.path}"
 
     def inputs(self) -> dict:
         return {"gem": self.name, "root": self.source.root,
@@ -90,10 +108,28 @@ class BuiltExtension:
     libs: tuple[str, ...]  # linker arguments for the libraries it uses, in link order
 
 
+class ExtensionSource(Protocol):
+    """What an extension build needs of a gem: a recipe's (GemSource) or a Ruby series' bundled
+    gem's (bundled.BundledGemSource)."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def extension(self) -> recipe.Extension | None: ...
+    @property
+    def library_names(self) -> tuple[str, ...]: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    def tree(self) -> Path: ...
+
+
 @dataclass(frozen=True)
 class ExtensionBuild(KeyedBuild):
     """A gem's C extension compiled against one Ruby build and the gem's C libraries."""
-    gem: GemSource
+    gem: ExtensionSource
     ruby: RubyBuild
     libraries: tuple[LibraryBuild, ...]
 
@@ -103,8 +139,8 @@ class ExtensionBuild(KeyedBuild):
 
     @property
     def spec(self) -> recipe.Extension:
-        assert self.gem.recipe.extension
-        return self.gem.recipe.extension
+        assert self.gem.extension
+        return self.gem.extension
 
     def all_libraries(self) -> list[LibraryBuild]:
         """The gem's libraries and theirs, each once, dependencies first."""
@@ -118,7 +154,7 @@ class ExtensionBuild(KeyedBuild):
                 expanded.append(arg.format(**prefixes))
             except (KeyError, IndexError, ValueError) as error:
                 raise UserError(
-                    f"Recipe {self.gem.recipe.path}: field 'extension.args' has an unknown placeholder "
+                    f"{self.gem.origin}: field 'extension.args' has an unknown placeholder "
                     f"({error}) in {arg!r}. Placeholders name the gem's libraries: "
                     f"{', '.join('{' + k + '}' for k in prefixes) or 'none (add libraries = [...])'}.") from None
         return expanded
@@ -131,7 +167,7 @@ class ExtensionBuild(KeyedBuild):
 
     @property
     def label(self) -> str:
-        return f"ext-{self.name}-{self.gem.recipe.version}"
+        return f"ext-{self.name}-{self.gem.version}"
 
     @property
     def obj(self) -> Path:
@@ -164,11 +200,11 @@ class ExtensionBuild(KeyedBuild):
                                   self.record.name, ("extconf", "make"))
 
 
-def plan_extension(gem: GemSource, ruby: RubyBuild, fetch_missing: bool = True) -> ExtensionBuild | None:
-    if gem.recipe.extension is None:
-        raise UserError(f"Recipe {gem.recipe.path} has no [extension] table: gem '{gem.name}' has no "
+def plan_extension(gem: ExtensionSource, ruby: RubyBuild, fetch_missing: bool = True) -> ExtensionBuild | None:
+    if gem.extension is None:
+        raise UserError(f"{gem.origin} has no [extension] table: gem '{gem.name}' has no "
                         "C extension to build. Add [extension] with dir = \"ext/<name>\".")
-    libraries = [plan_library(name, ruby.toolchain, fetch_missing) for name in gem.recipe.libraries]
+    libraries = [plan_library(name, ruby.toolchain, fetch_missing) for name in gem.library_names]
     if None in libraries:
         return None
     return ExtensionBuild(gem, ruby, tuple(libraries))  # type: ignore[arg-type]
@@ -193,7 +229,7 @@ def build_extension(ext: ExtensionBuild) -> BuiltExtension:
         build_library(library)
     source = ext.gem.tree() / ext.spec.dir
     if not (source / "extconf.rb").exists():
-        raise UserError(f"Recipe {ext.gem.recipe.path}: extension.dir '{ext.spec.dir}' has no extconf.rb "
+        raise UserError(f"{ext.gem.origin}: extension.dir '{ext.spec.dir}' has no extconf.rb "
                         f"(looked in {source}). Set it to the directory that holds extconf.rb.")
     fake = ext.ruby.build_dir / "obj" / f"{TARGET}-fake.rb"
     phases = ext.phases

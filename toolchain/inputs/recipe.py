@@ -49,7 +49,7 @@ BUILD_FIELDS = {
 EXTENSION_FIELDS = {"dir": (str, True), "args": (list, False)}
 BOX_FIELDS = {"profile": (str, True), "gems": (list, False)}
 PROFILE_FIELDS = {"base": (str, False), "extensions": (list, False), "libraries": (list, False),
-                  "suites": (list, False)}
+                  "suites": (list, False), "bundled_gems": (bool, False)}
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,8 @@ class Profile:
     libraries: tuple[str, ...] = ()
     # the suites the nightly verifies it with; None: all of them (toolchain.suites.RUBY_SUITES)
     suites: tuple[str, ...] | None = None
+    # whether it has the series' bundled gems and Ruby's commands, as `make install` installs them
+    bundled_gems: bool = False
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,8 @@ def _parse_profiles(path: Path, raw: dict[str, Any]) -> dict[str, Profile]:
         profiles[name] = Profile(
             base.extensions + _string_list(path, where + ".extensions", table.get("extensions", [])),
             base.libraries + _string_list(path, where + ".libraries", table.get("libraries", [])),
-            _string_list(path, where + ".suites", table["suites"]) if "suites" in table else None)
+            _string_list(path, where + ".suites", table["suites"]) if "suites" in table else None,
+            table.get("bundled_gems", base.bundled_gems))
     return profiles
 
 

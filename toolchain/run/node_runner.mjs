@@ -64,7 +64,12 @@ if (isMainThread) {
     workerData: parse(argv.slice(2)),
     resourceLimits: { stackSizeMb: STACK_MIB },
   });
-  worker.on("message", (status) => exit(status));
+  // Exit once the worker has ended, not as its status arrives: ending the process while the
+  // worker's isolate is still being torn down (its wasm memory, V8's background compiles of a
+  // large module) made Node crash with SIGSEGV now and then, under load, after the module exited.
+  let status = 1;
+  worker.on("message", (value) => { status = value; });
+  worker.on("exit", () => exit(status));
   worker.on("error", (error) => {
     stderr.write(`node_runner.mjs: the module failed: ${error.stack || error}\n`);
     exit(134);

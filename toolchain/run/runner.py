@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import os
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -124,6 +126,34 @@ class Mount:
         if not host_path.is_dir():
             raise UserError(f"--dir {spec}: {host_path} is not a directory. Name an existing directory.")
         return cls(host_path, guest or str(host_path))
+
+
+GUEST_DEV = "/dev"
+# Where an artifact has Ruby's commands (gem, bundle, rake, irb, ...): what `ruby -S` searches,
+# unless the caller's environment names a PATH.
+GUEST_PATH = "/usr/local/bin"
+_said_no_devices: list[bool] = []
+
+
+def guest_devices(mounts: Sequence[Mount], outputs: contextlib.ExitStack) -> list[Mount]:
+    """A /dev holding a null device, unless a mount already is /dev: File::NULL is where Ruby's
+    libraries send what they discard (RubyGems' resolver does, in every gem command's wrapper),
+    and WASI has no devices. It is a directory of the run's own with a real character device,
+    since a preopened directory can hold nothing else that reads empty and swallows writes.
+    Making a device node needs CAP_MKNOD: without it the guest has no /dev/null, as before."""
+    if any(mount.guest.rstrip("/") == GUEST_DEV for mount in mounts):
+        return []
+    directory = Path(outputs.enter_context(tempfile.TemporaryDirectory(prefix="ruby-wasm-dev-")))
+    try:
+        os.mknod(directory / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        if not _said_no_devices:
+            _said_no_devices.append(True)
+            print("note: the wasm gets no /dev/null: making its device node needs root (CAP_MKNOD), and writes "
+                  "to File::NULL fail", file=sys.stderr)
+        return []
+    os.chmod(directory / "null", 0o666)  # mknod's mode is masked by the umask
+    return [Mount(directory, GUEST_DEV)]
 
 
 @dataclass
@@ -245,7 +275,7 @@ class RubyWasm:
         # Ruby's load path is compiled in as /usr/local/lib/ruby: the artifact's tree is the guest's /.
         if self.artifact.has_tree:
             wasi.preopen_dir(str(self.artifact.root), "/", False)
-        for mount in mounts:
+        for mount in [*mounts, *guest_devices(mounts, outputs)]:
             wasi.preopen_dir(str(mount.host), mount.guest, mount.writable)
         return wasi
 
@@ -257,14 +287,16 @@ class RubyWasm:
         or nothing when output is captured), stdout/stderr go to the given files or to ours (both
         to one file if they are the same path, in the order written). memory_limit caps linear
         memory, in bytes: past it memory.grow fails, and Ruby raises NoMemoryError. The artifact's
-        tree stays whole while it runs, though the artifact be published anew (locks.in_use)."""
+        tree stays whole while it runs, though the artifact be published anew (locks.in_use). The
+        guest gets PATH=/usr/local/bin unless env names one, and a /dev with a null device."""
         with contextlib.ExitStack() as outputs:
             if self.artifact.has_tree:
                 outputs.enter_context(in_use(self.artifact.directory))
             store = wasmtime.Store(self.engine)
             if memory_limit is not None:
                 store.set_limits(memory_size=memory_limit)
-            store.set_wasi(self._wasi(argv, env or {}, mounts, stdout, stderr, stdin, program, outputs))
+            store.set_wasi(self._wasi(argv, {"PATH": GUEST_PATH, **(env or {})}, mounts, stdout, stderr, stdin, program,
+                                      outputs))
             store.set_epoch_deadline(1 if timeout is not None else NO_DEADLINE)
             finished = threading.Event()
             if timeout is not None:

@@ -85,7 +85,7 @@ def files_below(source: Path, path: str, patterns: tuple[str, ...]) -> tuple[str
 @dataclass(frozen=True)
 class Plan:
     path: Path
-    test_files: list[str]  # files or directories (every test_*.rb below them)
+    test_files: list[str]  # test-all's files or directories (every test_*.rb below them)
     known: dict[tuple[str, str, str], KnownFailure]
     # test-all tests not run at all, by file: regexps of Class#method. Only for tests that leave
     # the wasm process unusable for every test after them; each says why in the plan.
@@ -97,15 +97,17 @@ class Plan:
     endurance: EndurancePlan | None = None
     spec_files: list[str] = field(default_factory=list)  # ruby/spec files or directories
     not_run: list[NotRun] = field(default_factory=list)
+    minitest_files: list[str] = field(default_factory=list)  # a gem's own tests, run with minitest
 
     def selection(self, extensions: tuple[str, ...], source: Path, suite: str = "test-all") -> list[str]:
         """The test files of a suite for an artifact with these extensions, directories
         expanded: the suite's files and its by_extension paths, less the by_extension paths of
         extensions not linked and what the plan does not run."""
         paths, patterns = (self.spec_files, ("*_spec.rb",)) if suite == "ruby-spec" else \
+            (self.minitest_files, ("test_*.rb", "*_test.rb")) if suite == "minitest" else \
             (self.test_files, ("test_*.rb", "*_test.rb"))  # test-all's own runner takes both
         own = {extension: [p for p in listed if p.startswith(SPEC_ROOT) == (suite == "ruby-spec")]
-               for extension, listed in self.by_extension.items()}
+               for extension, listed in self.by_extension.items()} if suite != "minitest" else {}
         left_out = {path.rstrip("/") for extension, listed in own.items() if extension not in extensions
                     for path in listed} | {entry.file.rstrip("/") for entry in self.not_run if entry.suite == suite}
         chosen: list[str] = []
@@ -159,14 +161,15 @@ def _read_plan(path: Path, mtime_ns: int, size: int) -> Plan:
         rule = _entry(path, i, entry, "excluded")
         excluded.setdefault(rule["file"], []).append(rule["test"])
     not_run = [NotRun(**_entry(path, i, entry, "not_run", NOT_RUN_FIELDS)) for i, entry in enumerate(raw.get("not_run", []))]
-    tests = raw.get("test_all") or raw.get("minitest") or {}
+    # A series' plan runs test-all (and may run a bundled gem's own tests with minitest); a gem's runs minitest.
+    tests, minitest = raw.get("test_all", {}), raw.get("minitest", {})
     by_extension = tests.get("by_extension", {})
     if not all(isinstance(v, list) and all(isinstance(p, str) for p in v) for v in by_extension.values()):
         raise UserError(f"Verification plan {path}: by_extension must map extension names to "
                         'lists of paths, e.g. zlib = ["test/zlib"].')
-    return Plan(path, list(tests.get("files", [])), known, excluded, by_extension, list(tests.get("deps", [])),
-                list(tests.get("load_path", [])), endurance_plan(path, raw["endurance"]) if "endurance" in raw else None,
-                list(raw.get("ruby_spec", {}).get("files", [])), not_run)
+    return Plan(path, list(tests.get("files", [])), known, excluded, by_extension, list(minitest.get("deps", [])),
+                list(minitest.get("load_path", [])), endurance_plan(path, raw["endurance"]) if "endurance" in raw else None,
+                list(raw.get("ruby_spec", {}).get("files", [])), not_run, list(minitest.get("files", [])))
 
 
 ENDURANCE_FIELDS = {"file": str, "small": int, "large": int, "needs": str}

@@ -103,7 +103,7 @@ class Verification:
         digest.update(json.dumps({
             "files": self.plan.selection(self.extensions, self.source, suite) if suite in FILE_SUITES else [],
             "excluded": self.plan.excluded,
-            "load_path": self.plan.load_path, "endurance": [[p.small, p.large, p.needs] for p in endurance],
+            "load_path": self.plan.load_path if suite == "minitest" else [], "endurance": [[p.small, p.large, p.needs] for p in endurance],
             "memory_growth": self.plan.endurance.memory_growth if self.plan.endurance else 0,
             "inputs": self.key_parts}, sort_keys=True).encode())
         return digest.hexdigest()
