@@ -8,6 +8,8 @@ building and checking it mean:
 
     fetch:<recipe>  ->  lib:<library>  ------------------------------.
     fetch:ruby-S    ->  baseruby:S  ->  configure:S-P  ->  make:S-P  ->  artifact:ruby-S-P
+                        (with the series' bundled gems, the artifact stage builds their extensions,
+                         links them and installs the gems: RubyArtifact.own_builds)
     fetch:<gem>     ->  gem:<gem>  ->  extension:S-<gem> (after make:S-<its profile>)
                                    ->  link:S-<gem>  ->  artifact:ruby-S-<gem>
     fetch:ruby-S    ->  twin:S  (the patched native reference; only the suites wait for it)

@@ -153,7 +153,7 @@ class BundledInstall(KeyedBuild):
     def inputs(self) -> dict:
         return {"ruby": self.ruby.key, "gems": [gem.__dict__ for gem in listed(self.ruby)],
                 "script": sha256_file(INSTALL_SCRIPT), "prelinked": list(self.prelinked),
-                "socket": sha256_file(SOCKET), "smoke": sha256_file(SMOKE_REQUIRES),
+                "socket": sha256_file(SOCKET), "smoke_features": smoke_features(),
                 "extensions_dir": self.extensions_dir}
 
     @property

@@ -25,7 +25,7 @@ from .suites import SUITES, EndurancePlan, EnduranceProgram, TestResult
 PLANS_DIR = PROJECT_ROOT / "verification"
 ENDURANCE_DIR = PLANS_DIR / "endurance"
 # The reason categories of known failures, [[not_run]] and [[excluded]] entries (the one list the
-# plans, triage and README refer to). process/spawn: a child process the bridge cannot serve (one
+# plans, triage and docs/verification.md refer to). process/spawn: a child process the bridge cannot serve (one
 # talked to while it runs, or not a Ruby); fork, signal and shell: what the issue of child
 # processes leaves to the host OS. omitted: a feature this build leaves out on purpose (its recipe
 # says why), not a WASI limit. layout: the test assumes CRuby's source tree around it (lib/ beside
