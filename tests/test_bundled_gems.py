@@ -52,9 +52,8 @@ def gem_lib(build: cruby.RubyBuild, name: str, version: str) -> Path:
 
 
 def test_each_listed_gem_loads_at_its_version_and_gem_list_lists_it(ruby, listed_gems):
-    features = bundled.smoke_features()
     checks = "".join(
-        f'gem {name!r}, "= {version}"; require {features.get(name, name.replace("-", "/"))!r}; '
+        f'gem {name!r}, "= {version}"; require {bundled.smoke_feature(name)!r}; '
         f'puts "{name} #{{Gem.loaded_specs.fetch({name!r}).version}} #{{Gem.loaded_specs[{name!r}].missing_extensions?}}"\n'
         for name, version in listed_gems)
     # test-unit runs the tests it finds at exit, as it does natively, unless told not to

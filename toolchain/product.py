@@ -281,11 +281,12 @@ class BoxProduct:
 def plan_box(name: str, gem_names: list[str], app: box.App | None, series: str, profile: str, provider: str,
              fetch_missing: bool = True, quiet: bool = False) -> BoxProduct | None:
     """A box of one Ruby build; every gem named must be prelinked into that profile."""
-    ruby = cruby.plan(series, profile, provider, fetch_missing, quiet)
+    artifact = plan_ruby_artifact(series, profile, provider, fetch_missing, quiet)  # with the profile's bundled gems
     planned = [gems.plan_gem(gem, fetch_missing) for gem in gem_names]
     wizer = fetch.resolve(recipe.load_kind("wizer", "toolchain"), fetch_missing, host_platform())
-    if ruby is None or None in planned or wizer is None:
+    if artifact is None or None in planned or wizer is None:
         return None
+    ruby = artifact.build
     for gem in planned:
         wanted = gem.recipe.ruby_profile or DEFAULT_PROFILE  # type: ignore[union-attr]
         if wanted != profile:
@@ -293,8 +294,7 @@ def plan_box(name: str, gem_names: list[str], app: box.App | None, series: str, 
                             f"profile, and this box is of the '{profile}' profile. Build the box with "
                             f"--profile {wanted}, or leave {gem.name} out.")  # type: ignore[union-attr]
     extensions = [gems.plan_extension(gem, ruby, fetch_missing) for gem in planned if gem.recipe.extension]  # type: ignore[union-attr]
-    artifact = plan_ruby_artifact(series, profile, provider, fetch_missing, quiet)  # the profile's bundled gems
-    if None in extensions or artifact is None:
+    if None in extensions:
         return None
     bundled_extensions = artifact.relink.extensions if artifact.relink else ()
     with_deps = dependencies_first(planned, lambda gem: gem.deps)  # type: ignore[arg-type]

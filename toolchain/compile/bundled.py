@@ -42,6 +42,7 @@ INSTALL_SCRIPT = RUBY_SUPPORT / "install_bundled_gems.rb"
 SOCKET = RUBY_SUPPORT / "wasi_socket.rb"
 SMOKE_REQUIRES = PLANS_DIR / "bundled-gems.toml"
 LISTING = "gems/bundled_gems"
+INDEX_FORMAT = 2  # of the index kept per source digest; a new one is read when it changes
 BUNDLE = ".bundle"
 BIN_DIR = f"{PREFIX}/bin"
 # A generated specification's extensions line: `s.extensions = ["ext/debug/extconf.rb".freeze]`.
@@ -51,9 +52,11 @@ QUOTED_RE = re.compile(r'"([^"]+)"')
 
 @dataclass(frozen=True)
 class BundledGem:
-    """One gem gems/bundled_gems names, and the extconf.rb files its specification declares."""
+    """One gem gems/bundled_gems names: its complete specification's path in the source, and the
+    extconf.rb files that specification declares."""
     name: str
     version: str
+    spec: str
     extconfs: tuple[str, ...] = ()
 
     @property
@@ -62,11 +65,18 @@ class BundledGem:
 
 
 def listed(ruby: RubyBuild) -> tuple[BundledGem, ...]:
-    """The series' bundled gems, as its source lists them: read from the tarball once per digest."""
-    index = cache_dir("bundled-gems") / f"{ruby.source.sha256}.json"
+    """The series' bundled gems, as its source lists them."""
+    return _index(ruby.source.sha256, ruby.tarball)
+
+
+@functools.cache
+def _index(sha256: str, tarball: Path) -> tuple[BundledGem, ...]:
+    """The index of a source: read from the tarball once per digest, kept in the cache, and read
+    from there once per process."""
+    index = cache_dir("bundled-gems") / f"{sha256}.v{INDEX_FORMAT}.json"
     if not index.exists():
-        write_atomic(index, json.dumps([gem.__dict__ for gem in _read_index(ruby.tarball)], indent=1).encode())
-    return tuple(BundledGem(entry["name"], entry["version"], tuple(entry["extconfs"]))
+        write_atomic(index, json.dumps([gem.__dict__ for gem in _read_index(tarball)], indent=1).encode())
+    return tuple(BundledGem(entry["name"], entry["version"], entry["spec"], tuple(entry["extconfs"]))
                  for entry in json.loads(index.read_text()))
 
 
@@ -86,14 +96,16 @@ def _read_index(tarball: Path) -> list[BundledGem]:
     gems = []
     for name, version in _listing(texts[LISTING]):
         full_name = f"{name}-{version}"
-        spec = texts.get(f"{BUNDLE}/specifications/{full_name}.gemspec") or \
-            texts.get(f"{BUNDLE}/gems/{full_name}/{full_name}.gemspec")
+        # The generated, complete specification (the one a .gem carries), never a gem's own
+        # gemspec, which may run git to list its files.
+        spec = next((path for path in (f"{BUNDLE}/specifications/{full_name}.gemspec",
+                                       f"{BUNDLE}/gems/{full_name}/{full_name}.gemspec") if path in texts), None)
         if spec is None:
             raise UserError(f"{tarball.name}: {LISTING} names {full_name}, and the tarball carries no specification "
                             f"of it in {BUNDLE}/specifications or {BUNDLE}/gems/{full_name}. The source is incomplete; "
                             "check the ruby recipe's sources.")
-        declared = EXTENSIONS_RE.search(spec)
-        gems.append(BundledGem(name, version, tuple(QUOTED_RE.findall(declared.group(1))) if declared else ()))
+        declared = EXTENSIONS_RE.search(texts[spec])
+        gems.append(BundledGem(name, version, spec, tuple(QUOTED_RE.findall(declared.group(1))) if declared else ()))
     return gems
 
 
@@ -185,22 +197,22 @@ class BundledInstall(KeyedBuild):
 
 def install(bundled: BundledInstall) -> Path:
     """Install the bundled gems and the commands, once; return the tree."""
-    ruby = bundled.ruby
+    ruby, gems = bundled.ruby, listed(bundled.ruby)
     phases = bundled.phases
     if phases.done("install"):
         return bundled.tree
     baseruby = build_native(ruby.host_build)  # here already, unless Ruby's install tree was pulled
     listing = bundled.build_dir / "bundled_gems"
     bundled.build_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(listing, "".join(f"{gem.name} {gem.version}\n" for gem in listed(ruby)).encode())
+    write_atomic(listing, "".join(f"{gem.name} {gem.version} {gem.spec}\n" for gem in gems).encode())
     shutil.rmtree(bundled.tree, ignore_errors=True)
     _copy_commands(ruby, bundled.tree / BIN_DIR.lstrip("/"))
     socket = bundled.tree / PREFIX.lstrip("/") / "lib" / "ruby" / ruby.abi / TARGET / "socket.rb"
     socket.parent.mkdir(parents=True)
     shutil.copy2(SOCKET, socket)
-    phases.run("install", f"install {len(listed(ruby))} bundled gems of Ruby {ruby.recipe.version}",
+    phases.run("install", f"install {len(gems)} bundled gems of Ruby {ruby.recipe.version}",
                [str(baseruby), str(INSTALL_SCRIPT), str(listing),
-                str(ruby.source_root / BUNDLE), str(bundled.tree), bundled.gem_dir, BIN_DIR,
+                str(ruby.source_root), str(bundled.tree), bundled.gem_dir, BIN_DIR,
                 bundled.extensions_dir, ",".join(bundled.prelinked)], cwd=bundled.build_dir)
     return bundled.tree
 
@@ -219,18 +231,23 @@ def smoke_script(bundled: BundledInstall) -> Path:
     main file, named after it as RubyGems names it: net-smtp's is net/smtp) and has its
     extensions, with the smoke checks' `check` helper. Written beside the install."""
     lines = ["# Generated by the ruby-wasm toolchain from gems/bundled_gems.\n"]
-    features = smoke_features()
     for gem in listed(bundled.ruby):
         lines.append(
             f'check("bundled gem {gem.full_name}") do\n'
             f'  gem {gem.name!r}, "= {gem.version}"\n'
             f'  spec = Gem.loaded_specs.fetch({gem.name!r})\n'
-            f'  require {features.get(gem.name, gem.name.replace("-", "/"))!r}\n'
+            f'  require {smoke_feature(gem.name)!r}\n'
             f'  spec.version.to_s == {gem.version!r} && !spec.missing_extensions?\n'
             "end\n")
     script = bundled.build_dir / "bundled-gems-smoke.rb"
     write_atomic(script, "".join(lines).encode())
     return script
+
+
+def smoke_feature(name: str) -> str:
+    """The file a bundled gem's smoke check requires: the one named after the gem, as RubyGems
+    names it (net-smtp's is net/smtp), unless verification/bundled-gems.toml names another."""
+    return smoke_features().get(name, name.replace("-", "/"))
 
 
 def smoke_features() -> dict[str, str]:

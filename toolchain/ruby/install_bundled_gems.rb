@@ -3,9 +3,11 @@
 # each gem's files, its specification, and a RubyGems wrapper in bin/ for each of its executables.
 # Run by the native baseruby of the same version; nothing of the host is recorded.
 #
-#   ruby install_bundled_gems.rb LISTING BUNDLE_DIR TREE GEM_DIR BIN_DIR EXT_DIR PREBUILT
+#   ruby install_bundled_gems.rb LISTING SOURCE TREE GEM_DIR BIN_DIR EXT_DIR PREBUILT
 #
-# LISTING is the source's gems/bundled_gems; GEM_DIR, BIN_DIR and EXT_DIR are guest paths (the
+# LISTING has a line per gem of the source's gems/bundled_gems: its name, version and complete
+# specification's path in the SOURCE tree (toolchain/compile/bundled.py found it); GEM_DIR,
+# BIN_DIR and EXT_DIR are guest paths (the
 # gem home, the commands' directory, the gem home's extensions directory for the wasm target);
 # PREBUILT names, comma-separated, the gems whose extensions are prelinked into ruby.wasm: their
 # extension directories get RubyGems' gem.build_complete, without which RubyGems ignores a gem
@@ -14,27 +16,15 @@ require "rubygems"
 require "rubygems/installer"
 require "fileutils"
 
-listing, bundle, tree, gem_dir, bin_dir, ext_dir, prebuilt = ARGV
+listing, source_root, tree, gem_dir, bin_dir, ext_dir, prebuilt = ARGV
 prebuilt = prebuilt.to_s.split(",")
 
-
-def specification(bundle, full_name)
-  # The generated, complete specification (the one a .gem carries), never a gem's own gemspec,
-  # which may run git to list its files.
-  path = ["#{bundle}/specifications/#{full_name}.gemspec", "#{bundle}/gems/#{full_name}/#{full_name}.gemspec"]
-         .find { |candidate| File.file?(candidate) }
-  abort "bundled gem #{full_name}: no specification in #{bundle}/specifications or #{bundle}/gems/#{full_name}" unless path
-  spec = Gem::Specification.load(path)
-  abort "bundled gem #{full_name}: #{path} specifies #{spec&.full_name.inspect}" unless spec&.full_name == full_name
-  spec
-end
-
 File.foreach(listing) do |line|
-  next if line.strip.empty? || line.lstrip.start_with?("#")
-  name, version = line.split
+  name, version, spec_path = line.split
   full_name = "#{name}-#{version}"
-  spec = specification(bundle, full_name)
-  source = "#{bundle}/gems/#{full_name}"
+  spec = Gem::Specification.load(File.join(source_root, spec_path))
+  abort "bundled gem #{full_name}: #{spec_path} specifies #{spec&.full_name.inspect}" unless spec&.full_name == full_name
+  source = File.join(source_root, ".bundle", "gems", full_name)
   target = File.join(tree, gem_dir, "gems", full_name)
   FileUtils.mkdir_p(File.dirname(target))
   FileUtils.cp_r(source, target, preserve: false)

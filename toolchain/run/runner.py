@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -132,7 +133,13 @@ GUEST_DEV = "/dev"
 # Where an artifact has Ruby's commands (gem, bundle, rake, irb, ...): what `ruby -S` searches,
 # unless the caller's environment names a PATH.
 GUEST_PATH = "/usr/local/bin"
-_said_no_devices: list[bool] = []
+
+
+@functools.cache
+def _say_no_devices() -> None:
+    """Once per process: why the wasm has no /dev/null."""
+    print("note: the wasm gets no /dev/null: making its device node needs root (CAP_MKNOD), and writes "
+          "to File::NULL fail", file=sys.stderr)
 
 
 def guest_devices(mounts: Sequence[Mount], outputs: contextlib.ExitStack) -> list[Mount]:
@@ -147,10 +154,7 @@ def guest_devices(mounts: Sequence[Mount], outputs: contextlib.ExitStack) -> lis
     try:
         os.mknod(directory / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
     except PermissionError:
-        if not _said_no_devices:
-            _said_no_devices.append(True)
-            print("note: the wasm gets no /dev/null: making its device node needs root (CAP_MKNOD), and writes "
-                  "to File::NULL fail", file=sys.stderr)
+        _say_no_devices()
         return []
     os.chmod(directory / "null", 0o666)  # mknod's mode is masked by the umask
     return [Mount(directory, GUEST_DEV)]
