@@ -7,6 +7,7 @@ reproduce:ruby-3.3-minimal stage is kept for the build key, so later runs are qu
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,14 @@ def test_no_build_path_reaches_the_artifact(two_builds):
         assert str(root).encode() not in artifact.wasm.read_bytes()
         rbconfig = next(artifact.root.rglob("rbconfig.rb")).read_text()
         assert str(root) not in rbconfig and "clang" in rbconfig
+
+
+def test_no_host_program_reaches_rbconfig(two_builds):
+    """configure records optional programs it finds on the build machine (Graphviz's dot, which
+    ./dev installs for the report, doxygen, rustc, nroff) in rbconfig.rb; the artifact must be
+    the same whether the machine has them or not, so each is recorded as absent."""
+    first, _ = two_builds
+    assert shutil.which("dot"), "./dev installs graphviz: without dot this test proves nothing"
+    rbconfig = next(first.root.rglob("rbconfig.rb")).read_text()
+    for line in ('CONFIG["DOT"] = ""', 'CONFIG["DOXYGEN"] = ""', 'CONFIG["RUSTC"] = "no"', 'CONFIG["MANTYPE"] = "man"'):
+        assert line in rbconfig, line

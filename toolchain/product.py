@@ -114,7 +114,7 @@ def publish_ruby(artifact: RubyArtifact) -> Artifact:
 def ruby_verification(artifact: RubyArtifact) -> Verification:
     build = artifact.build
     return Verification(Artifact(artifact_dir(build.recipe.series, build.profile)),
-                        load_plan(f"ruby-{build.recipe.series}"), build.source_root, build.twin,
+                        load_plan(f"ruby-{build.recipe.series}").for_profile(build.profile), build.source_root, build.twin,
                         build.extensions)
 
 
@@ -217,7 +217,8 @@ def with_series_endurance(gem_plan: Plan, series_plan: Plan) -> Plan:
 def ext_verification(product: ExtProduct, fetch_missing: bool = True) -> Verification | None:
     """The gem's own tests (verification/gem-<name>.toml) against its artifact; None if a test
     dependency is not cached and fetch_missing is False."""
-    plan = with_series_endurance(load_plan(f"gem-{product.gem.name}"), load_plan(f"ruby-{product.ruby.recipe.series}"))
+    plan = with_series_endurance(load_plan(f"gem-{product.gem.name}").for_profile(product.ruby.profile),
+                                 load_plan(f"ruby-{product.ruby.recipe.series}"))
     deps = [gems.plan_gem(name, fetch_missing) for name in plan.test_deps]
     if None in deps:
         return None
@@ -339,7 +340,8 @@ def box_verification(product: BoxProduct) -> Verification:
     """Ruby's suites against the box itself, judged by the series' plan and the box's own known
     failures (verification/box-ruby-<series>.toml: what a box fixes at build time)."""
     ruby = product.build.ruby
-    series_plan, box_plan = load_plan(f"ruby-{ruby.recipe.series}"), load_plan(f"box-ruby-{ruby.recipe.series}")
+    series_plan = load_plan(f"ruby-{ruby.recipe.series}").for_profile(ruby.profile)
+    box_plan = load_plan(f"box-ruby-{ruby.recipe.series}").for_profile(ruby.profile)
     return Verification(Artifact(artifact_path(product.name)), replace(series_plan, known={**series_plan.known, **box_plan.known}),
                         ruby.source_root, ruby.twin, ruby.extensions)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import UserError
@@ -35,6 +35,9 @@ ENDURANCE_DIR = PLANS_DIR / "endurance"
 CATEGORIES = ("thread", "ractor", "process/spawn", "fork", "signal", "shell", "socket", "io-reopen",
               "wasm-limit", "omitted", "layout", "box", "bug")
 ENTRY_FIELDS = {"suite", "file", "test", "reason", "why"}
+# A known failure may hold only for some of the series' profiles (`profiles = ["default"]`), when
+# what another profile installs makes the test pass there; without it, it holds for every profile.
+OPTIONAL_ENTRY_FIELDS = {"profiles"}
 NOT_RUN_FIELDS = ENTRY_FIELDS - {"test"}
 SPEC_ROOT = "spec/"  # by_extension paths under it select ruby/spec files, the others test-all's
 
@@ -46,10 +49,14 @@ class KnownFailure:
     test: str
     reason: str
     why: str
+    profiles: tuple[str, ...] = ()  # the profiles it is known on; () for all
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.suite, self.file, self.test)
+
+    def holds_for(self, profile: str) -> bool:
+        return not self.profiles or profile in self.profiles
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,10 @@ class Plan:
     not_run: list[NotRun] = field(default_factory=list)
     minitest_files: list[str] = field(default_factory=list)  # a gem's own tests, run with minitest
 
+    def for_profile(self, profile: str) -> Plan:
+        """The plan as it judges an artifact of one profile of the series (or a box or gem on it)."""
+        return replace(self, known={key: entry for key, entry in self.known.items() if entry.holds_for(profile)})
+
     def selection(self, extensions: tuple[str, ...], source: Path, suite: str = "test-all") -> list[str]:
         """The test files of a suite for an artifact with these extensions, directories
         expanded: the suite's files and its by_extension paths, less the by_extension paths of
@@ -122,9 +133,15 @@ class Plan:
 def _entry(path: Path, index: int, raw: dict, table: str = "known_failure",
            fields: set[str] = ENTRY_FIELDS) -> dict:
     where = f"Verification plan {path}: {table}[{index}]"
-    if set(raw) != fields:
-        raise UserError(f"{where} must have exactly the fields {', '.join(sorted(fields))} "
-                        f"(it has {', '.join(sorted(raw))}).")
+    optional = OPTIONAL_ENTRY_FIELDS if table == "known_failure" else set()
+    if not fields <= set(raw) <= fields | optional:
+        raise UserError(f"{where} must have exactly the fields {', '.join(sorted(fields))}"
+                        + (f" (and may have {', '.join(sorted(optional))})" if optional else "")
+                        + f" (it has {', '.join(sorted(raw))}).")
+    if "profiles" in raw:
+        if not (isinstance(raw["profiles"], list) and raw["profiles"] and all(isinstance(p, str) for p in raw["profiles"])):
+            raise UserError(f'{where}: profiles must be a list of profile names, e.g. profiles = ["default"].')
+        raw = {**raw, "profiles": tuple(raw["profiles"])}
     if raw["suite"] not in SUITES:
         raise UserError(f"{where}: suite '{raw['suite']}' is not one of {', '.join(SUITES)}.")
     if raw["reason"] not in CATEGORIES:
