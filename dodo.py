@@ -117,6 +117,11 @@ def task_nightly(ruby: str, toolchain: str, workers: int):
     }
 
 
+def task_report():
+    """Draw the nightly's page (plots, the stage graph) in every kept release: doit report -> releases/<release>/report.html"""
+    return {"actions": [tasks.make_reports], "uptodate": [False], "verbosity": 2}
+
+
 def task_push():
     """Upload what this machine built to the binary cache, signed: RUBY_WASM_BINARY_CACHE=<url> doit push [--product ruby-3.3-full]"""
     return {"params": [PARAMS["products"]], "actions": [tasks.push_to_binary_cache], "uptodate": [False],

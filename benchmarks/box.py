@@ -26,10 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from endurance import OfficialRuby  # noqa: E402
-from official import PACKAGE, RUBY_STDLIB_WASM, official_wasm  # noqa: E402
 
 from toolchain.compile.box import active_data  # noqa: E402
+from toolchain.run.official import RUBY_STDLIB_WASM, OfficialRuby, official_wasm, package_name  # noqa: E402
 from toolchain.paths import PROJECT_ROOT, build_root  # noqa: E402
 from toolchain.run.runner import DEFAULT_PROFILE, Artifact, RubyWasm, artifact_dir, artifact_path  # noqa: E402
 
@@ -86,7 +85,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     options = parser.parse_args()
     box, unpacked = Artifact(options.box), Artifact(options.artifact)
-    official_path = official_wasm(RUBY_STDLIB_WASM)
+    official_path = official_wasm("3.3", RUBY_STDLIB_WASM)
     box_runner, unpacked_runner, official = RubyWasm(box), RubyWasm(unpacked), OfficialRuby(official_path)
     for warm in (lambda: inside_ours(box_runner), lambda: inside_ours(unpacked_runner), lambda: inside_official(official)):
         warm()  # compiled and cached once, and the page cache warm
@@ -96,7 +95,7 @@ def main() -> None:
              "pre-initialization)" if linked else ""))
     data, span = active_data(box.wasm)
     print(f"  its memory image: {data:,} bytes of data spanning {span:,} ({'copy-on-write' if span < 2 * data else 'copied'})")
-    print(f"official {PACKAGE} {RUBY_STDLIB_WASM}: {official_path.stat().st_size:,} bytes")
+    print(f"official {package_name('3.3')} {RUBY_STDLIB_WASM}: {official_path.stat().st_size:,} bytes")
     print(f"\n-e 'puts 1', median of {options.runs} runs (ms)")
     print(f"{'':38} {'box':>10} {'unpacked':>10} {'official':>10}")
     print(f"{'inside the wasm (instantiate + run)':38} {median_ms(options.runs, lambda: inside_ours(box_runner)):10.1f} "

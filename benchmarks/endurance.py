@@ -6,7 +6,7 @@ it runs the same programs on the official @ruby/3.3-wasm-wasi `ruby+stdlib.wasm`
 
     python benchmarks/endurance.py [--artifact DIR] [--official [PATH]] [--count small|large] [--switches-only]
 
---official with no PATH fetches the pinned npm package (benchmarks/official.py).
+--official with no PATH fetches the pinned npm package (recipes/official-3.3.toml).
 
 "passed" means the output equals the native twin's (built by `doit ruby_wasm`) and nothing trapped.
 """
@@ -14,24 +14,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import struct
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-
-import wasmtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from official import RUBY_STDLIB_WASM, official_wasm  # noqa: E402
-
 from toolchain.compile import cruby  # noqa: E402
-from toolchain.run.runner import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir, compiled_module, make_engine  # noqa: E402
+from toolchain.run.official import RUBY_STDLIB_WASM, OfficialRuby, Outcome, official_wasm  # noqa: E402
+from toolchain.run.runner import DEFAULT_PROFILE, Artifact, Mount, RubyWasm, artifact_dir  # noqa: E402
 from toolchain.verify.known_failures import ENDURANCE_DIR, load_plan  # noqa: E402
 from toolchain.verify.suites import EnduranceProgram  # noqa: E402
 
@@ -43,98 +36,6 @@ SWITCHES = ("f = Fiber.new { while true do Fiber.yield end }; f.resume; batch = 
             "while batch < 10 do i = 0; t = Process.clock_gettime(Process::CLOCK_MONOTONIC); "
             "while i < 100_000 do f.resume; i += 1 end; "
             "puts ((Process.clock_gettime(Process::CLOCK_MONOTONIC) - t) * 1000).round; batch += 1 end")
-
-
-@dataclass
-class Outcome:
-    stdout: str
-    failure: str | None  # a trap, a Ruby exception, a time-out
-    seconds: float
-    memory_bytes: int
-
-
-class OfficialRuby:
-    """The official reactor build: instantiated afresh per program, its JavaScript imports refused."""
-
-    def __init__(self, wasm: Path) -> None:
-        self.engine = make_engine()  # the runner's settings: epoch time-outs, a 2 MiB wasm stack
-        self.module = compiled_module(self.engine, wasm)
-
-    def _linker(self, handles: dict[int, int]) -> wasmtime.Linker:
-        linker = wasmtime.Linker(self.engine)
-        linker.define_wasi()
-        for imported in self.module.imports:
-            if imported.module == "wasi_snapshot_preview1":
-                continue
-            linker.define_func(imported.module, imported.name, imported.type,
-                               self._host_function(imported.name, handles))
-        return linker
-
-    @staticmethod
-    def _host_function(name: str, handles: dict[int, int]) -> Callable:
-        if name.startswith("resource_new_"):
-            def new(value: int) -> int:
-                handles[len(handles) + 1] = value
-                return len(handles)
-            return new
-        if name.startswith("resource_get_"):
-            return lambda handle: handles[handle]
-        if name.startswith("resource_drop_"):
-            return lambda handle: None
-
-        def refused(*args):
-            raise RuntimeError(f"JavaScript import {name} is not available here")
-        return refused
-
-    def run(self, source: str, timeout: float = TIMEOUT) -> Outcome:
-        store = wasmtime.Store(self.engine)
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "stdout"
-            wasi = wasmtime.WasiConfig()
-            wasi.stdout_file = str(out)
-            wasi.stderr_file = str(Path(tmp) / "stderr")
-            store.set_wasi(wasi)
-            instance = self._linker({}).instantiate(store, self.module)
-            # wit-bindgen's export names carry their signature: "ruby-init: func(args: ...) -> ()"
-            exports = {name.split(":")[0]: export for name, export in instance.exports(store).items()}
-            memory = exports["memory"]
-            started = time.monotonic()
-            # a reactor never exits, so nothing flushes $stdout unless the program does
-            failure = _with_deadline(self.engine, store, timeout,
-                                     lambda: self._eval(store, exports, memory, f"{source}\n$stdout.flush"))
-            seconds = time.monotonic() - started
-            return Outcome(out.read_text(errors="replace"), failure, seconds, memory.data_len(store))
-
-    def _eval(self, store, exports, memory, source: str) -> str | None:
-        exports["_initialize"](store)
-        args = [self._string(store, exports, memory, arg) for arg in ("ruby.wasm", "-EUTF-8", "-e_=0")]
-        table = exports["cabi_realloc"](store, 0, 0, 4, 8 * len(args))
-        memory.write(store, b"".join(struct.pack("<II", ptr, size) for ptr, size in args), table)
-        exports["ruby-init"](store, table, len(args))
-        ret = exports["rb-eval-string-protect"](store, *self._string(store, exports, memory, source))
-        _, state = struct.unpack("<Ii", memory.read(store, ret, ret + 8))
-        return f"Ruby exception (tag state {state})" if state else None
-
-    @staticmethod
-    def _string(store, exports, memory, text: str) -> tuple[int, int]:
-        data = text.encode()
-        pointer = exports["cabi_realloc"](store, 0, 0, 1, len(data))
-        memory.write(store, data, pointer)
-        return pointer, len(data)
-
-
-def _with_deadline(engine: wasmtime.Engine, store: wasmtime.Store, timeout: float,
-                   call: Callable[[], str | None]) -> str | None:
-    """Run call with the runner's time-out; a trap or time-out is returned as the failure."""
-    store.set_epoch_deadline(1)
-    finished = threading.Event()
-    threading.Thread(target=lambda: finished.wait(timeout) or engine.increment_epoch(), daemon=True).start()
-    try:
-        return call()
-    except wasmtime.Trap as trap:
-        return f"trap: {trap.message.splitlines()[0]}"
-    finally:
-        finished.set()
 
 
 def ours(runner: RubyWasm, program: EnduranceProgram, count: int) -> Outcome:
@@ -181,7 +82,7 @@ def main() -> None:
     endurance = load_plan(f"ruby-{options.ruby}").endurance
     assert endurance is not None
     runner = RubyWasm(Artifact(options.artifact or artifact_dir(options.ruby, DEFAULT_PROFILE)))
-    official_path = official_wasm(RUBY_STDLIB_WASM) if options.official == OFFICIAL_PINNED else options.official
+    official_path = official_wasm("3.3", RUBY_STDLIB_WASM) if options.official == OFFICIAL_PINNED else options.official
     official = OfficialRuby(official_path) if official_path else None
     print(f"artifact: {runner.artifact.directory}" + (f"\nofficial: {official_path}" if official else ""))
     header = f"{'program':<22}{'count':>10}  {'ours':<28}{'time s':>8}{'memory MiB':>12}"

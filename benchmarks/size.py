@@ -4,8 +4,8 @@ wasm-opt step saves.
     python benchmarks/size.py [--ruby 3.3] [--profile full]
 
 - Reference: `@ruby/3.3-wasm-wasi@2.10.1`'s dist/ruby.wasm (same extension set, stdlib not
-  packed), fetched with `npm pack` through the machine's own npm configuration and verified
-  against the sha256 pinned here.
+  packed), the package pinned in recipes/official-3.3.toml, fetched from the machine's npm
+  registry and verified as every input is.
 - Where the bytes are: the artifact's build is linked again without wasm-opt, with a linker
   map, and its code is summed by component (Ruby, each C library, each extension).
 - What each step saves: that module through CRuby's default wasm-opt pipeline, then through
@@ -28,9 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from official import PACKAGE, RUBY_WASM, official_wasm  # noqa: E402
-
 from toolchain.compile import cruby  # noqa: E402
+from toolchain.run.official import RUBY_WASM, official_wasm, package_name  # noqa: E402
 from toolchain.compile.link import relink_command  # noqa: E402
 from toolchain.publish.release import wasm_sections  # noqa: E402
 from toolchain.run.runner import DEFAULT_PROFILE, artifact_dir  # noqa: E402
@@ -80,8 +79,8 @@ def main() -> None:
     build = cruby.plan(options.ruby, options.profile, "auto", fetch_missing=False, quiet=True)
     if not ours.exists() or build is None:
         sys.exit(f"No artifact at {ours}: run `doit ruby_wasm --profile {options.profile}` first.")
-    reference = official_wasm(RUBY_WASM)
-    print(f"{PACKAGE:<36}{sizes(reference)}")
+    reference = official_wasm("3.3", RUBY_WASM)
+    print(f"{package_name('3.3'):<36}{sizes(reference)}")
     print(f"{'ours (' + options.profile + ')':<36}{sizes(ours)}")
     print(f"{'ratio':<36}{ours.stat().st_size / reference.stat().st_size:>12.3f} (goal <= {GOAL_RATIO})")
     with tempfile.TemporaryDirectory() as scratch:

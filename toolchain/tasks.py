@@ -245,6 +245,12 @@ def run_nightly(ruby: str, toolchain: str, workers: int) -> None:
         print(f"nightly: not pushed to the binary cache, as this machine has no signing key ({trust.signing_key_path()})")
 
 
+@reporting_user_errors
+def make_reports() -> None:
+    for path in nightly.write_reports():
+        print(f"report: {path}")
+
+
 def nightly_uptodate(ruby: str, toolchain: str) -> bool:
     try:
         return nightly.is_current(ruby, toolchain)

@@ -135,8 +135,14 @@ class PhasedBuild:
             env["SOURCE_DATE_EPOCH"] = self._epoch_file.read_text()
             env[SOURCE_ROOT_ENV] = str(self.source_root)
         with step(title) as timer:
-            run_logged(phase, command, self.directory / "logs" / f"{phase}.log", cwd=cwd, env=env, hold=[lock])
+            run_logged(phase, command, self.directory / "logs" / f"{phase}.log", cwd=cwd, env=env, hold=[lock],
+                       compile_record=self._compile_record(phase))
         self._finish(phase, timer.elapsed)
+
+    def _compile_record(self, phase: str) -> Path:
+        """Where the phase's compile count is kept for the next build of the same thing (any key)."""
+        unkeyed = self.directory.name.rsplit("-", 1)[0]
+        return self.directory.parent / ".compile-counts" / f"{unkeyed}.{phase}"
 
     def seconds(self) -> dict[str, float]:
         """How long each finished phase took, read back from its stamp."""

@@ -18,7 +18,7 @@ from ..paths import RECIPES_DIR
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 VERSION_RE = re.compile(r"^\d+(\.\d+){0,3}$")
-KINDS = ("toolchain", "ruby", "library", "gem")
+KINDS = ("toolchain", "ruby", "library", "gem", "comparison")  # comparison: another project's build, measured against
 BUILD_SYSTEMS = ("configure", "cmake")
 
 # Allowed fields per table: name -> (python type, required).
@@ -32,7 +32,7 @@ TOP_FIELDS = {
 }
 # Fields that mean something for some kinds only.
 KIND_FIELDS = {
-    "series": ("ruby",), "profiles": ("ruby",), "box": ("ruby",),
+    "series": ("ruby", "comparison"), "profiles": ("ruby",), "box": ("ruby",),
     "build": ("library",), "ruby_configure": ("library",), "deps": ("library", "gem"),
     "libraries": ("gem",), "extension": ("gem",), "ruby_profile": ("gem",),
 }

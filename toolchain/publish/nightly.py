@@ -5,7 +5,8 @@ an extension) is built, verified with its suites, then built a second time by an
 process under another build root and artifact root, with the same clean environment but no
 compiler cache, and the two are compared file by file (wasm files section by section). The
 release directory holds the artifacts, one deterministic .tar.gz each, SHA256SUMS, each manifest
-and verification report, a JSON build record and a summary; `releases/latest` points at the newest.
+and verification report, a JSON build record and a summary, and report.html, the page drawn from
+it and the releases before it (publish/report.py); `releases/latest` points at the newest.
 
 The inputs must match the committed lock file (toolchain/inputs/lock.py). A second run with nothing
 changed does no build work: the record of the last release names every artifact's key.
@@ -24,14 +25,15 @@ from ..inputs.extract import newest_mtime
 from ..digests import sha256_file
 from ..locks import replace_dir
 from ..paths import cache_dir
+from .. import graph
 from ..pipeline import Product, products
 from ..run.runner import Artifact
 from ..steps import say, step, write_atomic
 from ..verify.verification import verification_dir
-from .release import deterministic_tarball, sha256sums
+from .measure import official_figures, start_ms
+from . import report
+from .release import RECORD, deterministic_tarball, sha256sums
 from .reproduce import reproduce
-
-RECORD = "build-record.json"
 
 
 # --- the release --------------------------------------------------------------------------------
@@ -80,6 +82,7 @@ def publish(series: str, entries: list[dict], artifacts: dict[str, Artifact], in
             entry["tarball_sha256"] = sha256_file(staging / f"{entry['name']}.tar.gz")
         record = {"release": final.name, "date": date, "source_date_epoch": epoch,
                   "lock_sha256": lock.lock_digest(inputs), "inputs": inputs, "products": entries,
+                  "official": official_figures(series),
                   "step_seconds": round(sum(sum(e["seconds"].values()) for e in entries if not e.get("skipped")), 1),
                   "ok": all(e.get("skipped") or (e["verified"] and e["reproducible"]) for e in entries)}
         write_atomic(staging / RECORD, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
@@ -104,8 +107,14 @@ def summary_text(record: dict) -> str:
         tests = ", ".join(f"{suite} {t['passed']}/{t['run']} ({t['unexpected']} unexpected)"
                           for suite, t in entry["tests"].items()) or "smoke checks only"
         lines.append(f"{entry['name']:<24} {entry['outputs']['ruby.wasm']['sha256']}  "
-                     f"reproducible: {'yes' if entry['reproducible'] else 'NO'}; {tests}")
+                     f"reproducible: {'yes' if entry['reproducible'] else 'NO'}; starts in {entry['start_ms']} ms; {tests}")
     return "\n".join(lines) + "\n"
+
+
+def write_reports() -> list[Path]:
+    """report.html in every kept release, with the stage graph as it is declared now."""
+    stages = {task: node.deps for task, node in graph.nodes().items()}
+    return report.write_reports(releases_dir(), report.draw_stage_graph(stages))
 
 
 # --- the nightly ---------------------------------------------------------------------------------
@@ -141,10 +150,10 @@ def _entry(item: Product, workers: int) -> tuple[dict, Artifact | None]:
                "reproduce": verdict.pop("seconds")}
     del verdict["key"]
     manifest = json.loads(artifact.manifest.read_text())
-    report = verification_dir(item.name) / "summary.json"
+    summary_path = verification_dir(item.name) / "summary.json"
     return {"name": item.name, "kind": item.kind, "key": manifest["build_key"], "outputs": manifest["outputs"],
-            "seconds": timings, "tests": _tests(summary), "verified": summary is None or summary["ok"],
-            "verification": str(report) if summary else None, **verdict}, artifact
+            "seconds": timings, "start_ms": start_ms(artifact), "tests": _tests(summary), "verified": summary is None or summary["ok"],
+            "verification": str(summary_path) if summary else None, **verdict}, artifact
 
 
 def run_nightly(series: str, provider: str, workers: int) -> Path:
@@ -158,7 +167,8 @@ def run_nightly(series: str, provider: str, workers: int) -> Path:
             artifacts[item.name] = artifact
     release = publish(series, entries, artifacts, inputs)
     record = json.loads((release / RECORD).read_text())
-    say((release / "summary.txt").read_text() + f"release: {release}")
+    write_reports()
+    say((release / "summary.txt").read_text() + f"release: {release}\nreport: {release / report.REPORT}")
     if not record["ok"]:
         raise UserError(f"The nightly found artifacts that are not reproducible or not verified; see "
                         f"{release / RECORD} (differences per file and wasm section).")

@@ -14,6 +14,8 @@ from pathlib import Path
 from ..digests import sha256_file
 from ..wasm_binary import SECTION_NAMES, leb128, sections
 
+RECORD = "build-record.json"  # a release's record: inputs, outputs, seconds per step, tests, verdicts
+
 
 def _normalized(info: tarfile.TarInfo, mtime: int) -> tarfile.TarInfo:
     info.mtime, info.uid, info.gid, info.uname, info.gname = mtime, 0, 0, "", ""

@@ -24,6 +24,7 @@ from ..errors import UserError
 from ..paths import RUBY_SUPPORT
 from ..run.launcher import SOCKET_ENV, request
 from ..run.workers import LAUNCHER
+from ..steps import Progress
 
 BTEST_REPORTER = RUBY_SUPPORT / "btest_reporter.rb"
 BTEST_TIMEOUT = 120.0
@@ -72,6 +73,7 @@ class SuiteContext:
     load_path: tuple[str, ...] = ()  # directories of the source tree on that load path too
     # the files of each wasm run, by the run's name, for the suites that run several files at once
     batches: dict[str, list[str]] = field(default_factory=dict)
+    expected_tests: int | None = None  # how many the suite ran last time on this artifact, for the progress line
 
 
 # --- basictest ------------------------------------------------------------------------------
@@ -444,19 +446,22 @@ def run_file(context: SuiteContext, run_once: RunOnce, file: str, excluded: list
         crashed += [r for r in results if r.name == victim]
 
 
-def run_files(context: SuiteContext, run_once: RunOnce, files: list[str],
+def run_files(context: SuiteContext, suite: str, run_once: RunOnce, files: list[str],
               excluded: dict[str, list[str]]) -> list[TestResult]:
     """Run the files, each alone or, when the context batches them, a batch at a time; the
-    excluded tests of a batch's files apply to the batch."""
+    excluded tests of a batch's files apply to the batch. Progress is said as runs finish."""
     missing = [f for f in files if not (context.source / f).exists()]
     if missing:
         raise UserError(f"Test files not in {context.source}: {', '.join(missing)}. "
                         "Fix the file list in the verification plan.")
     units = context.batches or {file: [file] for file in files}
     unit_excluded = {unit: [p for file in listed for p in excluded.get(file, [])] for unit, listed in units.items()}
-    with ThreadPoolExecutor(context.workers) as pool:
-        return [result for results in pool.map(lambda u: run_file(context, run_once, u, unit_excluded[u]), units)
-                for result in results]
+    with Progress(suite, len(units), context.expected_tests) as progress, ThreadPoolExecutor(context.workers) as pool:
+        def run_unit(unit: str) -> list[TestResult]:
+            results = run_file(context, run_once, unit, unit_excluded[unit])
+            progress.advance(len(results))
+            return results
+        return [result for results in pool.map(run_unit, units) for result in results]
 
 
 def run_suite(context: SuiteContext, suite: str, files: list[str], excluded: dict[str, list[str]],
@@ -469,11 +474,11 @@ def run_suite(context: SuiteContext, suite: str, files: list[str], excluded: dic
     elif suite == "bootstraptest":
         results = run_bootstraptest(context)
     elif suite == "test-all":
-        results = run_files(context, run_test_all_once, files, excluded)
+        results = run_files(context, suite, run_test_all_once, files, excluded)
     elif suite == "ruby-spec":
-        results = run_files(context, run_mspec_once, files, excluded)
+        results = run_files(context, suite, run_mspec_once, files, excluded)
     elif suite == "minitest":
-        results = run_files(context, run_minitest_once, files, excluded)
+        results = run_files(context, suite, run_minitest_once, files, excluded)
     elif suite == "endurance":
         results = run_endurance(context, endurance)
     else:

@@ -2,6 +2,7 @@
 test suites judged against the series' known failures."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -160,6 +161,14 @@ def stored_run(verification: Verification, suite: str) -> SuiteRun | None:
     return SuiteRun(suite, [TestResult(**result) for result in stored["results"]], stored["seconds"])
 
 
+def last_count(verification: Verification, suite: str) -> int | None:
+    """How many tests the suite ran the last time it ran on this artifact (whatever its key then)."""
+    path = results_path(verification.artifact.directory.name, suite)
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        return len(json.loads(path.read_text())["results"]) or None
+    return None
+
+
 def suite_run(verification: Verification, suite: str, workers: int) -> SuiteRun:
     """The suite's results: stored ones, or a run in a pool of its own, stored for the next report."""
     run = stored_run(verification, suite)
@@ -173,7 +182,8 @@ def suite_run(verification: Verification, suite: str, workers: int) -> SuiteRun:
     key = verification.suite_key(suite)  # of the artifact as the run starts
     with worker_pool(verification.artifact, workers) as socket:
         context = SuiteContext(socket, verification.source, verification.host_ruby, work, workers,
-                               verification.test_libs, tuple(plan.load_path), batches(suite, files))
+                               verification.test_libs, tuple(plan.load_path), batches(suite, files),
+                               last_count(verification, suite))
         with step(f"{suite} ({workers} workers)"):
             run = run_suite(context, suite, files, plan.excluded, endurance)
     if verification.suite_key(suite) != key:
