@@ -4,8 +4,9 @@ official @ruby/3.3-wasm-wasi `ruby+stdlib.wasm`:
 - sizes: the box, the module before pre-initialization (what the snapshot adds), the official one;
 - inside the wasm: the time from instantiating the compiled, cached module to the end of
   `-e 'puts 1'` (the official reactor: `_initialize`, `ruby-init`, then `puts 1` evaluated),
-  the median of --runs runs in this one process;
-- the whole command, each a fresh process (median of --runs): `ruby-wasm BOX.wasm -e 'puts 1'`,
+  the median of --runs runs in this one process, after one that warms the caches
+  (toolchain/publish/measure.py, what the nightly records);
+- the whole command, each a fresh process (median of --runs, after one warm-up): `ruby-wasm BOX.wasm -e 'puts 1'`,
   `ruby-wasm --artifact DIR -e 'puts 1'`, Node's `node_runner.mjs BOX.wasm -e 'puts 1'`, and
   `python -c 'import wasmtime'`, which every Python runner of a wasm pays first.
 
@@ -15,12 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 
@@ -30,45 +27,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from toolchain.compile.box import active_data  # noqa: E402
 from toolchain.run.official import RUBY_STDLIB_WASM, OfficialRuby, official_wasm, package_name  # noqa: E402
 from toolchain.paths import PROJECT_ROOT, build_root  # noqa: E402
+from toolchain.publish.measure import START_PROGRAM, median_ms, start_official, start_ours  # noqa: E402
 from toolchain.run.runner import DEFAULT_PROFILE, Artifact, RubyWasm, artifact_dir, artifact_path  # noqa: E402
 
-PROGRAM = ["-e", "puts 1"]
+PROGRAM = ["-e", START_PROGRAM]
 RUNNER = PROJECT_ROOT / ".venv" / "bin" / "ruby-wasm"
 NODE_RUNNER = PROJECT_ROOT / "toolchain" / "run" / "node_runner.mjs"
 
 
-def median_ms(runs: int, measure: Callable[[], float]) -> float:
-    return statistics.median(measure() for _ in range(runs)) * 1000
-
-
-def inside_ours(runner: RubyWasm) -> float:
-    """Seconds from instantiation to the exit of `-e 'puts 1'`, checking that it printed 1."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out"
-        started = time.perf_counter()
-        result = runner.run(PROGRAM, stdout=out, stderr=Path(tmp) / "err")
-        seconds = time.perf_counter() - started
-        if result.exit_code != 0 or out.read_text() != "1\n":
-            sys.exit(f"{runner.artifact.wasm}: -e 'puts 1' gave exit {result.exit_code}, {out.read_text()!r}")
-    return seconds
-
-
-def inside_official(official: OfficialRuby) -> float:
-    started = time.perf_counter()
-    outcome = official.run("puts 1")
-    seconds = time.perf_counter() - started
-    if outcome.failure or outcome.stdout != "1\n":
-        sys.exit(f"the official ruby+stdlib.wasm: {outcome.failure or repr(outcome.stdout)}")
-    return seconds
-
-
-def wall(command: list[str]) -> float:
-    started = time.perf_counter()
+def wall(command: list[str]) -> None:
     result = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)}: exit {result.returncode}: {result.stderr.strip()[-500:]}")
-    return seconds
 
 
 def linked_size(box: Artifact) -> int | None:
@@ -87,8 +57,6 @@ def main() -> None:
     box, unpacked = Artifact(options.box), Artifact(options.artifact)
     official_path = official_wasm("3.3", RUBY_STDLIB_WASM)
     box_runner, unpacked_runner, official = RubyWasm(box), RubyWasm(unpacked), OfficialRuby(official_path)
-    for warm in (lambda: inside_ours(box_runner), lambda: inside_ours(unpacked_runner), lambda: inside_official(official)):
-        warm()  # compiled and cached once, and the page cache warm
     linked = linked_size(box)
     print(f"box {box.directory.name}: {box.wasm.stat().st_size:,} bytes"
           + (f" ({box.wasm.stat().st_size - linked:+,} bytes of snapshot over the {linked:,}-byte module before "
@@ -98,16 +66,16 @@ def main() -> None:
     print(f"official {package_name('3.3')} {RUBY_STDLIB_WASM}: {official_path.stat().st_size:,} bytes")
     print(f"\n-e 'puts 1', median of {options.runs} runs (ms)")
     print(f"{'':38} {'box':>10} {'unpacked':>10} {'official':>10}")
-    print(f"{'inside the wasm (instantiate + run)':38} {median_ms(options.runs, lambda: inside_ours(box_runner)):10.1f} "
-          f"{median_ms(options.runs, lambda: inside_ours(unpacked_runner)):10.1f} "
-          f"{median_ms(options.runs, lambda: inside_official(official)):10.1f}")
-    floor = median_ms(options.runs, lambda: wall([sys.executable, "-c", "import wasmtime"]))
+    print(f"{'inside the wasm (instantiate + run)':38} {median_ms(lambda: start_ours(box_runner), options.runs):10.1f} "
+          f"{median_ms(lambda: start_ours(unpacked_runner), options.runs):10.1f} "
+          f"{median_ms(lambda: start_official(official), options.runs):10.1f}")
+    floor = median_ms(lambda: wall([sys.executable, "-c", "import wasmtime"]), options.runs)
     print(f"{'ruby-wasm, the whole command':38} "
-          f"{median_ms(options.runs, lambda: wall([str(RUNNER), str(box.wasm), *PROGRAM])):10.1f} "
-          f"{median_ms(options.runs, lambda: wall([str(RUNNER), '--artifact', str(unpacked.directory), *PROGRAM])):10.1f} "
+          f"{median_ms(lambda: wall([str(RUNNER), str(box.wasm), *PROGRAM]), options.runs):10.1f} "
+          f"{median_ms(lambda: wall([str(RUNNER), '--artifact', str(unpacked.directory), *PROGRAM]), options.runs):10.1f} "
           f"{'-':>10}")
     print(f"{'node node_runner.mjs, the whole command':38} "
-          f"{median_ms(options.runs, lambda: wall(['node', str(NODE_RUNNER), str(box.wasm), *PROGRAM])):10.1f} "
+          f"{median_ms(lambda: wall(['node', str(NODE_RUNNER), str(box.wasm), *PROGRAM]), options.runs):10.1f} "
           f"{'-':>10} {'-':>10}")
     print(f"{'python -c import wasmtime (the floor)':38} {floor:10.1f}")
 

@@ -15,6 +15,7 @@ import pytest
 from cli import doit
 from matplotlib import image
 
+from toolchain.publish import nightly
 from toolchain.publish.report import REPORT
 
 RELEASES = Path(__file__).parent / "releases"
@@ -101,3 +102,12 @@ def test_the_page_renders_in_chromium_with_every_plot_drawn(reported, browser, t
     pixels = {tuple(p) for p in (image.imread(screenshot)[:, :, :3] * 255).round().astype(int).reshape(-1, 3)}
     for what, color in DRAWN.items():
         assert color in pixels, f"no {what} colour {color} on the screenshot"
+
+
+def test_a_nightly_draws_its_own_page_and_leaves_the_pages_before_it(reported):
+    earlier, tonight = reported
+    earlier.write_text("the page drawn when that release was the newest")
+    tonight.unlink()
+    assert nightly.write_reports(newest_only=True) == [tonight]
+    assert earlier.read_text() == "the page drawn when that release was the newest"
+    assert "Releases drawn: nightly-2026-12-01, " in tonight.read_text()

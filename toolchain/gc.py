@@ -25,7 +25,8 @@ from . import pipeline
 from .inputs import lock, providers
 from .locks import SET_ASIDE_OLD, held_if_free, remove_unless_in_use
 from .paths import artifact_root, build_root, cache_root
-from .publish.nightly import RECORD, releases_dir
+from .publish.nightly import releases_dir
+from .publish.release import RECORD
 from .publish.reproduce import repro_roots
 from .run.runner import compiled_path
 from .steps import say

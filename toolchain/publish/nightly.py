@@ -111,10 +111,11 @@ def summary_text(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports() -> list[Path]:
-    """report.html in every kept release, with the stage graph as it is declared now."""
+def write_reports(newest_only: bool = False) -> list[Path]:
+    """report.html in every kept release (or the newest only), with the stage graph as it is
+    declared now."""
     stages = {task: node.deps for task, node in graph.nodes().items()}
-    return report.write_reports(releases_dir(), report.draw_stage_graph(stages))
+    return report.write_reports(releases_dir(), report.draw_stage_graph(stages), newest_only)
 
 
 # --- the nightly ---------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ def run_nightly(series: str, provider: str, workers: int) -> Path:
             artifacts[item.name] = artifact
     release = publish(series, entries, artifacts, inputs)
     record = json.loads((release / RECORD).read_text())
-    write_reports()
+    write_reports(newest_only=True)  # the releases before it keep their pages
     say((release / "summary.txt").read_text() + f"release: {release}\nreport: {release / report.REPORT}")
     if not record["ok"]:
         raise UserError(f"The nightly found artifacts that are not reproducible or not verified; see "

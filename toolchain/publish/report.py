@@ -29,6 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from ..errors import UserError  # noqa: E402
 from ..steps import write_atomic  # noqa: E402
+from ..verify.known_failures import CATEGORIES  # noqa: E402
 from .release import RECORD  # noqa: E402
 
 REPORT = "report.html"
@@ -70,16 +71,17 @@ def kept_releases(releases: Path) -> list[Release]:
     return [load_release(d) for d in found]
 
 
-def write_reports(releases: Path, stage_graph: str) -> list[Path]:
-    """report.html in every kept release, each drawn from that release and the ones before it."""
+def write_reports(releases: Path, stage_graph: str, newest_only: bool = False) -> list[Path]:
+    """report.html in every kept release (or the newest only: what a nightly adds), each drawn from
+    that release and the ones before it."""
     kept = kept_releases(releases)
     if not kept:
         raise UserError(f"No release in {releases} to report on: run `doit nightly` first, which makes one "
                         "(and its report).")
     written = []
-    for index, release in enumerate(kept):
-        path = release.directory / REPORT
-        write_atomic(path, page(kept[:index + 1], stage_graph).encode())
+    for count in range(len(kept) if newest_only else 1, len(kept) + 1):
+        path = kept[count - 1].directory / REPORT
+        write_atomic(path, page(kept[:count], stage_graph).encode())
         written.append(path)
     return written
 
@@ -203,11 +205,13 @@ def plot_reasons(releases: list[Release]) -> Figure:
     latest = releases[-1]
     by_product = {entry["name"]: known_by_reason(latest, entry["name"]) for entry in latest.built}
     by_product = {name: counts for name, counts in by_product.items() if counts}
-    reasons = sorted({reason for counts in by_product.values() for reason in counts})
+    # in the plans' order of categories, each with its own colour on every page
+    reasons = [reason for reason in CATEGORIES if any(reason in counts for counts in by_product.values())]
     figure, (now, trend) = pyplot.subplots(1, 2, figsize=(12, 0.5 * max(len(by_product), 4) + 1.5))
     colors = pyplot.get_cmap("tab20")  # one colour for each of the plans' categories
     left = [0] * len(by_product)
-    for index, reason in enumerate(reasons):
+    for reason in reasons:
+        index = CATEGORIES.index(reason)
         counts = [by_product[name].get(reason, 0) for name in by_product]
         now.barh(list(by_product), counts, left=left, color=colors(index % 20), label=reason)
         left = [a + b for a, b in zip(left, counts, strict=True)]
